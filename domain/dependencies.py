@@ -1,0 +1,89 @@
+"""Dependent jobs (the Data Engine sequence): who waits for whom inside a batch.
+
+A job runs only when every job it depends on has COMPLETED; a dependency that
+fails for good, is cancelled or skipped without being done cancels its
+dependents, transitively. Unknown dependencies and cycles are refused up front.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from uuid import UUID
+
+from domain.errors import InvalidDependenciesError
+from domain.states import JobStatus
+
+
+def check_graph(depends_on: Mapping[UUID, Sequence[UUID]]) -> None:
+    """Refuse dependencies outside the batch, on itself, or in a cycle."""
+    for job, deps in depends_on.items():
+        for dep in deps:
+            if dep == job:
+                raise InvalidDependenciesError(f"jobs.{job}.depends_on: a job cannot depend on itself")
+            if dep not in depends_on:
+                raise InvalidDependenciesError(
+                    f"jobs.{job}.depends_on: {dep} is not a job of this batch"
+                )
+    cycle = find_cycle(depends_on)
+    if cycle:
+        path = " → ".join(str(j) for j in cycle)
+        raise InvalidDependenciesError(f"depends_on: cycle {path}")
+
+
+def find_cycle(depends_on: Mapping[UUID, Sequence[UUID]]) -> list[UUID]:
+    """One cycle in the graph, as a path that starts and ends at the same job; [] if none."""
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(depends_on, white)
+    for root in depends_on:
+        if color[root] != white:
+            continue
+        # Iterative DFS: a 100,000-job chain must not hit the recursion limit.
+        stack: list[tuple[UUID, int]] = [(root, 0)]
+        path: list[UUID] = []
+        while stack:
+            job, index = stack.pop()
+            if index == 0:
+                color[job] = grey
+                path.append(job)
+            deps = depends_on[job]
+            if index < len(deps):
+                stack.append((job, index + 1))
+                dep = deps[index]
+                if color[dep] == grey:
+                    return [*path[path.index(dep) :], dep]
+                if color[dep] == white:
+                    stack.append((dep, 0))
+            else:
+                color[job] = black
+                path.pop()
+    return []
+
+
+def dependents_index(depends_on: Mapping[UUID, Sequence[UUID]]) -> dict[UUID, list[UUID]]:
+    """Invert the graph: for each job, the jobs that wait for it."""
+    index: dict[UUID, list[UUID]] = {}
+    for job, deps in depends_on.items():
+        for dep in deps:
+            index.setdefault(dep, []).append(job)
+    return index
+
+
+def is_ready(deps: Iterable[UUID], status_of: Callable[[UUID], JobStatus], done: Callable[[UUID], bool]) -> bool:
+    """Every dependency COMPLETED (or skipped because its item was already done)."""
+    return all(status_of(dep) is JobStatus.COMPLETED or done(dep) for dep in deps)
+
+
+def transitive_dependents(root: UUID, dependents_of: Callable[[UUID], Sequence[UUID]]) -> list[UUID]:
+    """Every job that waits for `root`, directly or through others, breadth first."""
+    seen: set[UUID] = set()
+    order: list[UUID] = []
+    queue = deque(dependents_of(root))
+    while queue:
+        job = queue.popleft()
+        if job in seen:
+            continue
+        seen.add(job)
+        order.append(job)
+        queue.extend(dependents_of(job))
+    return order

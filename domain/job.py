@@ -1,0 +1,351 @@
+"""The Job aggregate: one item of a batch, from submission to its final state.
+
+PENDING → PROCESSING → COMPLETED | FAILED; FAILED → PENDING (retry);
+PENDING → CANCELLED | SKIPPED; FAILED → ABANDONED; the final states leave only
+by an explicit retry with `override`. Each decision checks the rule and records
+one event; applying a recorded event never raises, so history always replays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.base import SCHEMA_VERSION, BatchqAggregate, BatchqCreated, BatchqEvent, pinned
+from domain.errors import IllegalTransitionError, RetryLimitError
+from domain.states import TERMINAL_JOB_STATES, JobStatus
+
+# Failures that are the platform's fault, not the job's: they re-run the job without
+# spending its attempts, up to this many times (a job that kills every worker stops).
+INFRASTRUCTURE_ERRORS = frozenset({"WORKER_LOST", "JOB_STUCK"})
+MAX_FREE_ATTEMPTS = 3
+
+
+@pinned
+class JobSubmitted(BatchqCreated):
+    handler: str
+    params: dict[str, Any]
+    payload_url: str | None
+    depends_on: list[UUID]
+    max_attempts: int
+    item: dict[str, Any] | None
+    tags: dict[str, Any]
+    pool: str
+
+    def apply(self, job: Job) -> None:
+        super().apply(job)
+        job.handler = self.handler
+        job.params = self.params
+        job.payload_url = self.payload_url
+        job.depends_on = self.depends_on
+        job.max_attempts = self.max_attempts
+        job.item = self.item
+        job.tags = self.tags
+        job.pool = self.pool
+        job.status = JobStatus.PENDING
+        job.attempts = 0
+        job.attempt_floor = 0
+        job.free_attempts = 0
+        job.progress = None
+        job.error = None
+        job.result = None
+        job.worker_id = None
+        job.not_before = None
+        job.stuck_attempt = 0
+        job.skipped_because = None
+
+
+@pinned
+class JobStarted(BatchqEvent):
+    worker_id: str
+    attempt: int
+
+    def apply(self, job: Job) -> None:
+        job.status = JobStatus.PROCESSING
+        job.attempts = self.attempt
+        job.worker_id = self.worker_id
+        job.progress = None
+        job.not_before = None
+
+
+@pinned
+class JobProgressed(BatchqEvent):
+    attempt: int
+    progress: float
+    message: str = ""
+
+    def apply(self, job: Job) -> None:
+        job.progress = self.progress
+
+
+@pinned
+class JobCompleted(BatchqEvent):
+    attempt: int
+    result: Any = None
+
+    def apply(self, job: Job) -> None:
+        job.status = JobStatus.COMPLETED
+        job.result = self.result
+        job.error = None
+        job.progress = 1.0
+
+
+@pinned
+class JobFailed(BatchqEvent):
+    """`error` holds `code`, `reason`, `traceback` and `stage`."""
+
+    attempt: int
+    error: dict[str, Any]
+
+    def apply(self, job: Job) -> None:
+        job.status = JobStatus.FAILED
+        job.error = self.error
+        if self.error.get("code") in INFRASTRUCTURE_ERRORS:
+            job.free_attempts += 1
+
+
+@pinned
+class JobRetried(BatchqEvent):
+    requested_by: str
+    reason: str
+    override: bool
+    automatic: bool
+    not_before: datetime | None = None
+
+    def apply(self, job: Job) -> None:
+        if not self.automatic:
+            job.attempt_floor = job.attempts - job.free_attempts
+        job.status = JobStatus.PENDING
+        job.not_before = self.not_before
+        job.progress = None
+        job.skipped_because = None
+
+
+@pinned
+class JobCancelled(BatchqEvent):
+    reason: str
+    cause_job_uuid: UUID | None = None
+
+    def apply(self, job: Job) -> None:
+        job.status = JobStatus.CANCELLED
+
+
+@pinned
+class JobSkipped(BatchqEvent):
+    """Item idempotency: `earlier_job_uuid` already owns this (target, key, version)."""
+
+    reason: str
+    earlier_job_uuid: UUID
+    earlier_status: str
+    as_done: bool
+
+    def apply(self, job: Job) -> None:
+        job.status = JobStatus.SKIPPED
+        job.skipped_because = {
+            "reason": self.reason,
+            "earlier_job_uuid": self.earlier_job_uuid,
+            "earlier_status": self.earlier_status,
+            "as_done": self.as_done,
+        }
+
+
+@pinned
+class JobAbandoned(BatchqEvent):
+    reason: str
+
+    def apply(self, job: Job) -> None:
+        job.status = JobStatus.ABANDONED
+
+
+@pinned
+class JobStuck(BatchqEvent):
+    """A live worker showed no heartbeat for too long; the attempt is fenced off."""
+
+    attempt: int
+    silent_seconds: float
+
+    def apply(self, job: Job) -> None:
+        job.stuck_attempt = self.attempt
+
+
+class Job(BatchqAggregate):
+    if TYPE_CHECKING:  # annotations only: a runtime annotation would make the aggregate a dataclass
+        handler: str
+        params: dict[str, Any]
+        payload_url: str | None
+        depends_on: list[UUID]
+        max_attempts: int
+        item: dict[str, Any] | None
+        tags: dict[str, Any]
+        pool: str
+        status: JobStatus
+        attempts: int
+        attempt_floor: int
+        free_attempts: int
+        progress: float | None
+        error: dict[str, Any] | None
+        result: Any
+        worker_id: str | None
+        not_before: datetime | None
+        stuck_attempt: int
+        skipped_because: dict[str, Any] | None
+
+    @property
+    def job_uuid(self) -> UUID:
+        return self.id
+
+    @property
+    def attempts_spent(self) -> int:
+        """Attempts that count against `max_attempts` since the last manual retry."""
+        return self.attempts - self.attempt_floor - self.free_attempts
+
+    @property
+    def skipped_as_done(self) -> bool:
+        return self.status is JobStatus.SKIPPED and bool((self.skipped_because or {}).get("as_done"))
+
+    def _refuse(self, action: str, why: str = "") -> IllegalTransitionError:
+        return IllegalTransitionError("job", self.id, self.status.value, action, why)
+
+    def _require(self, status: JobStatus, action: str) -> None:
+        if self.status is not status:
+            raise self._refuse(action)
+
+    def _require_current_attempt(self, attempt: int, action: str) -> None:
+        self._require(JobStatus.PROCESSING, action)
+        if attempt != self.attempts:
+            raise self._refuse(action, f"attempt {attempt} is no longer current")
+
+    def start(self, worker_id: str, now: datetime) -> None:
+        self._require(JobStatus.PENDING, "start")
+        self._record(JobStarted, now, worker_id=worker_id, attempt=self.attempts + 1)
+
+    def report_progress(self, attempt: int, progress: float, now: datetime, message: str = "") -> None:
+        self._require_current_attempt(attempt, "report progress")
+        bounded = min(1.0, max(0.0, progress))
+        self._record(JobProgressed, now, attempt=attempt, progress=bounded, message=message)
+
+    def complete(self, attempt: int, result: Any, now: datetime) -> None:
+        self._require_current_attempt(attempt, "complete")
+        self._record(JobCompleted, now, attempt=attempt, result=result)
+
+    def fail(self, attempt: int, error: dict[str, Any], now: datetime) -> None:
+        self._require_current_attempt(attempt, "fail")
+        self._record(JobFailed, now, attempt=attempt, error=error)
+
+    def flag_stuck(self, attempt: int, silent_seconds: float, now: datetime) -> None:
+        """Fence off a silent attempt: flagged, then failed, so a late result is refused."""
+        self._require_current_attempt(attempt, "flag as stuck")
+        self._record(JobStuck, now, attempt=attempt, silent_seconds=silent_seconds)
+        reason = f"no heartbeat from worker {self.worker_id} for {silent_seconds:.0f}s"
+        self._record(JobFailed, now, attempt=attempt, error=infrastructure_error("JOB_STUCK", reason))
+
+    def lose_worker(self, attempt: int, now: datetime) -> None:
+        """The worker running this attempt died (its lock vanished with its connection)."""
+        self._require_current_attempt(attempt, "record a lost worker")
+        reason = f"worker {self.worker_id} died during attempt {attempt}"
+        self._record(JobFailed, now, attempt=attempt, error=infrastructure_error("WORKER_LOST", reason))
+
+    def retry(self, requested_by: str, reason: str, override: bool, now: datetime) -> None:
+        """An explicit retry: FAILED runs again; a final state only with `override`."""
+        if self.status in TERMINAL_JOB_STATES and not override:
+            raise self._refuse("retry", "retry needs override")
+        if self.status not in TERMINAL_JOB_STATES and self.status is not JobStatus.FAILED:
+            raise self._refuse("retry")
+        self._record(
+            JobRetried, now, requested_by=requested_by, reason=reason, override=override, automatic=False
+        )
+
+    def retry_automatically(self, not_before: datetime, now: datetime) -> None:
+        self._require(JobStatus.FAILED, "retry automatically")
+        if not self.may_retry_automatically:
+            raise RetryLimitError(self.id, self.attempts_spent, self.max_attempts)
+        self._record(
+            JobRetried,
+            now,
+            requested_by="batchq",
+            reason=f"automatic retry after {self.error_code}",
+            override=False,
+            automatic=True,
+            not_before=not_before,
+        )
+
+    def cancel(self, reason: str, now: datetime, cause_job_uuid: UUID | None = None) -> None:
+        self._require(JobStatus.PENDING, "cancel")
+        self._record(JobCancelled, now, reason=reason, cause_job_uuid=cause_job_uuid)
+
+    def skip(self, earlier_job_uuid: UUID, earlier_status: str, now: datetime) -> None:
+        self._require(JobStatus.PENDING, "skip")
+        as_done = earlier_status == JobStatus.COMPLETED
+        item = self.item or {}
+        reason = (
+            f"item {item.get('key')} v{item.get('version')} for {item.get('target')} "
+            f"is {earlier_status} in job {earlier_job_uuid}"
+        )
+        self._record(
+            JobSkipped,
+            now,
+            reason=reason,
+            earlier_job_uuid=earlier_job_uuid,
+            earlier_status=str(earlier_status),
+            as_done=as_done,
+        )
+
+    def abandon(self, now: datetime) -> None:
+        self._require(JobStatus.FAILED, "abandon")
+        reason = f"gave up after {self.attempts_spent} of {self.max_attempts} attempts"
+        self._record(JobAbandoned, now, reason=reason)
+
+    @property
+    def error_code(self) -> str:
+        return str((self.error or {}).get("code", ""))
+
+    @property
+    def may_retry_automatically(self) -> bool:
+        if self.status is not JobStatus.FAILED:
+            return False
+        if self.error_code in INFRASTRUCTURE_ERRORS and self.free_attempts <= MAX_FREE_ATTEMPTS:
+            return True
+        return self.attempts_spent < self.max_attempts
+
+
+def infrastructure_error(code: str, reason: str) -> dict[str, Any]:
+    return {"code": code, "reason": reason, "traceback": "", "stage": "execution"}
+
+
+def submit_job(
+    *,
+    job_uuid: UUID,
+    batch_id: UUID,
+    tenant: str,
+    user_id: str,
+    trace_id: str,
+    now: datetime,
+    handler: str = "noop",
+    params: dict[str, Any] | None = None,
+    payload_url: str | None = None,
+    depends_on: list[UUID] | None = None,
+    max_attempts: int = 1,
+    item: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    pool: str = "default",
+) -> Job:
+    """A new PENDING job (QUEUE-001: ids, provenance, schema version and time fixed at birth)."""
+    return Job._create(
+        JobSubmitted,
+        id=job_uuid,
+        timestamp=now,
+        tenant=tenant,
+        user_id=user_id,
+        trace_id=trace_id,
+        batch_id=batch_id,
+        schema_version=SCHEMA_VERSION,
+        handler=handler,
+        params=params or {},
+        payload_url=payload_url,
+        depends_on=list(depends_on or []),
+        max_attempts=max_attempts,
+        item=item,
+        tags=tags or {},
+        pool=pool,
+    )

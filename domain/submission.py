@@ -1,0 +1,111 @@
+"""Turning an accepted manifest into a batch, its jobs and its item claims, atomically.
+
+The caller saves everything this returns in one append: a batch and all its jobs
+exist, or none do (QUEUE-001).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.batch import Batch, submit_batch
+from domain.dependencies import check_graph
+from domain.item import Item, claim_item, item_id
+from domain.job import Job, submit_job
+
+
+@dataclass(frozen=True)
+class JobDraft:
+    job_uuid: UUID
+    handler: str = "noop"
+    params: dict[str, Any] = field(default_factory=dict)
+    payload_url: str | None = None
+    depends_on: list[UUID] = field(default_factory=list)
+    max_attempts: int = 1
+    item: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BatchDraft:
+    batch_id: UUID
+    tenant: str
+    user_id: str
+    trace_id: str
+    depositor_email: str
+    fingerprint: str
+    jobs: list[JobDraft]
+    tags: dict[str, Any] = field(default_factory=dict)
+    pool: str = "default"
+
+
+@dataclass(frozen=True)
+class ItemOwner:
+    job_uuid: UUID
+    status: str
+
+
+@dataclass
+class NewBatch:
+    batch: Batch
+    jobs: list[Job]
+    items: list[Item]
+
+    def aggregates(self) -> list[Batch | Job | Item]:
+        return [self.batch, *self.jobs, *self.items]
+
+
+def item_ids(draft: BatchDraft) -> list[UUID]:
+    """The item aggregates whose owners `create_batch` needs to know."""
+    return [item_id(draft.tenant, j.item) for j in draft.jobs if j.item]
+
+
+def create_batch(draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datetime) -> NewBatch:
+    check_graph({j.job_uuid: j.depends_on for j in draft.jobs})
+    batch = submit_batch(
+        batch_id=draft.batch_id,
+        tenant=draft.tenant,
+        user_id=draft.user_id,
+        trace_id=draft.trace_id,
+        depositor_email=draft.depositor_email,
+        job_uuids=[j.job_uuid for j in draft.jobs],
+        fingerprint=draft.fingerprint,
+        now=now,
+        tags=draft.tags,
+        pool=draft.pool,
+    )
+    batch.start(now)
+    provenance = {"tenant": draft.tenant, "user_id": draft.user_id, "trace_id": draft.trace_id}
+    jobs: list[Job] = []
+    claims: dict[UUID, Item] = {}
+    for spec in draft.jobs:
+        job = submit_job(
+            job_uuid=spec.job_uuid,
+            batch_id=draft.batch_id,
+            now=now,
+            handler=spec.handler,
+            params=spec.params,
+            payload_url=spec.payload_url,
+            depends_on=spec.depends_on,
+            max_attempts=spec.max_attempts,
+            item=spec.item,
+            tags=draft.tags,
+            pool=draft.pool,
+            **provenance,
+        )
+        if spec.item:
+            key = item_id(draft.tenant, spec.item)
+            owner = owners.get(key)
+            if owner is not None:
+                job.skip(owner.job_uuid, owner.status, now)
+            elif key in claims:
+                job.skip(claims[key].owner, "PENDING", now)
+            else:
+                claims[key] = claim_item(
+                    batch_id=draft.batch_id, item=spec.item, job_uuid=spec.job_uuid, now=now, **provenance
+                )
+        jobs.append(job)
+    return NewBatch(batch=batch, jobs=jobs, items=list(claims.values()))
