@@ -1,0 +1,94 @@
+"""The envelope every event travels in on `batchq.events`.
+
+The relay builds one per stored event and publishes `to_json()` under
+`routing_key`; consumers read it back with `EventEnvelope.from_json`. `data`
+is the event's own payload, left as a free dict: its shape belongs to the
+event type, not to the envelope.
+
+Unlike commands, the envelope ignores fields it does not know: an event is a
+fact that already happened, and a reader must not refuse a fact because a
+newer writer added an optional field to it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from contracts.base import SCHEMA_VERSION, Identifier, SchemaVersion, WireModel
+from contracts.names import event_routing_key
+from contracts.parsing import decode
+
+EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]{0,99}$")]
+
+
+class AggregateType(StrEnum):
+    """What an event is about; the middle segment of its routing key."""
+
+    BATCH = "batch"
+    JOB = "job"
+    QUEUE = "queue"
+    ITEM = "item"  # the owner of a released item (target, key, version)
+
+
+class EventEnvelope(WireModel):
+    """One stored event as published: where it sits in the store, whose it is, what it says."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    position: int = Field(ge=0)
+    event_id: UUID
+    type: EventTypeName
+    aggregate_type: AggregateType
+    aggregate_id: UUID
+    aggregate_version: int = Field(ge=1)
+    occurred_at: AwareDatetime
+    tenant: Identifier
+    user_id: Identifier
+    trace_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    batch_id: UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, occurred_at: datetime) -> datetime:
+        return occurred_at.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _batch_id_unless_queue(self) -> EventEnvelope:
+        if self.batch_id is None and self.aggregate_type is not AggregateType.QUEUE:
+            raise PydanticCustomError(
+                "batch_id_required",
+                "batch_id is required for a {aggregate_type} event",
+                {"aggregate_type": str(self.aggregate_type)},
+            )
+        return self
+
+    @field_serializer("occurred_at")
+    def _utc_with_microseconds(self, occurred_at: datetime) -> str:
+        # Always six digits and `Z`, so the strings sort as the instants do.
+        return occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    @property
+    def routing_key(self) -> str:
+        """`<tenant>.<aggregate_type>.<type>`, e.g. `acme.job.JobFailed`."""
+        return event_routing_key(self.tenant, self.aggregate_type, self.type)
+
+    @classmethod
+    def from_json(cls, body: bytes) -> EventEnvelope:
+        """Decode a published envelope; raises `ContractError` as `decode` does."""
+        return decode(cls, body)

@@ -1,0 +1,153 @@
+"""The RabbitMQ adapter of the bus port (aio-pika): confirms, timeouts, dead-letters.
+
+Every publish waits for the broker's confirm with a timeout (aio-pika's publish
+can hang while disconnected). Unroutable messages published `mandatory` come
+back as returns: for events that just means nobody subscribed to that key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+
+from contracts import names
+from services.adapters.bus import Delivery, Handler, Message, Outcome, Verdict
+from services.adapters.logging import get_logger
+from services.adapters.topology import queue_arguments, queues
+
+log = get_logger("batchq.bus")
+
+PUBLISH_TIMEOUT = 30.0
+
+
+class BrokerUnavailableError(Exception):
+    def __init__(self, address: str, cause: object) -> None:
+        super().__init__(f"cannot reach {address} (BATCHQ_AMQP_URL): {cause}")
+
+
+def redact(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}" if at else url
+
+
+class AmqpBus:
+    def __init__(self, url: str, *, queue_type: str = "quorum") -> None:
+        self.url = url
+        self.queue_type = queue_type
+        self.connection: AbstractRobustConnection | None = None
+        self.channel: AbstractRobustChannel | None = None
+        self.consumers: dict[str, tuple[Any, str]] = {}
+        self.exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+
+    async def connect(self) -> None:
+        try:
+            self.connection = await aio_pika.connect_robust(self.url, timeout=10)
+        except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as error:
+            raise BrokerUnavailableError(redact(self.url), error or type(error).__name__) from None
+        self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=False)
+        await self.declare()
+
+    async def declare(self) -> None:
+        assert self.channel is not None
+        for name, kind in names.EXCHANGE_TYPES.items():
+            self.exchanges[name] = await self.channel.declare_exchange(name, kind, durable=True)
+        for spec in queues():
+            queue = await self.channel.declare_queue(
+                spec.name, durable=True, arguments=queue_arguments(spec.name, self.queue_type)
+            )
+            for exchange, key in spec.bindings:
+                await queue.bind(exchange, key)
+            rejected = await self.channel.declare_queue(names.rejected_queue(spec.name), durable=True)
+            await rejected.bind(names.REJECTED_EXCHANGE, names.rejected_queue(spec.name))
+
+    def _message(self, message: Message) -> aio_pika.Message:
+        return aio_pika.Message(
+            message.body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=message.headers or None,
+            reply_to=message.reply_to,
+            correlation_id=message.correlation_id,
+        )
+
+    async def publish(self, exchange: str, message: Message, *, mandatory: bool = True) -> None:
+        await self.publish_many(exchange, [message], mandatory=mandatory)
+
+    async def publish_many(self, exchange: str, messages: Sequence[Message], *, mandatory: bool = True) -> None:
+        target = self.exchanges[exchange]
+        await asyncio.gather(
+            *(
+                target.publish(self._message(m), m.routing_key, mandatory=mandatory, timeout=PUBLISH_TIMEOUT)
+                for m in messages
+            )
+        )
+
+    async def reply(self, reply_to: str, correlation_id: str | None, body: bytes) -> None:
+        assert self.channel is not None
+        message = Message(routing_key=reply_to, body=body, correlation_id=correlation_id)
+        await self.channel.default_exchange.publish(
+            self._message(message), reply_to, mandatory=False, timeout=PUBLISH_TIMEOUT
+        )
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> None:
+        assert self.connection is not None
+        channel = await self.connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=prefetch)
+        declared = await channel.get_queue(queue, ensure=False)
+
+        async def on_message(incoming: AbstractIncomingMessage) -> None:
+            delivery = Delivery(
+                queue=queue,
+                routing_key=incoming.routing_key or "",
+                body=incoming.body,
+                headers=dict(incoming.headers or {}),
+                reply_to=incoming.reply_to,
+                correlation_id=incoming.correlation_id,
+                user_id=incoming.user_id,
+                redelivered=bool(incoming.redelivered),
+            )
+            try:
+                verdict = await handler(delivery)
+            except Exception as error:  # a handler bug must not kill the consumer
+                log.exception("handler_crashed", queue=queue)
+                verdict = Verdict.requeue(f"handler crashed: {error!r}")
+            await self._settle(incoming, delivery, verdict)
+
+        tag = await declared.consume(on_message)
+        self.consumers[queue] = (declared, tag)
+
+    async def _settle(self, incoming: AbstractIncomingMessage, delivery: Delivery, verdict: Verdict) -> None:
+        if verdict.outcome is Outcome.ACK:
+            await incoming.ack()
+        elif verdict.outcome is Outcome.REQUEUE:
+            log.warning("message_requeued", queue=delivery.queue, reason=verdict.reason)
+            await asyncio.sleep(0.5)  # no hot loop on a failing dependency
+            await incoming.nack(requeue=True)
+        else:
+            log.warning("message_rejected", queue=delivery.queue, reason=verdict.reason)
+            headers = {**delivery.headers, names.ERROR_HEADER: verdict.reason}
+            dead = Message(
+                routing_key=names.rejected_queue(delivery.queue),
+                body=delivery.body,
+                headers=headers,
+                reply_to=delivery.reply_to,
+                correlation_id=delivery.correlation_id,
+            )
+            await self.publish(names.REJECTED_EXCHANGE, dead)
+            await incoming.ack()
+
+    async def stop_consuming(self, queue: str) -> None:
+        entry = self.consumers.pop(queue, None)
+        if entry is not None:
+            declared, tag = entry
+            await declared.cancel(tag)
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()

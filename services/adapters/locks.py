@@ -1,0 +1,149 @@
+"""Advisory locks and heartbeats: who runs what, and who is still alive (QUEUE-005, QUEUE-006).
+
+A worker holds a session-level PostgreSQL advisory lock per (job, attempt) on its
+own lock connection while the job runs. A dead worker's locks vanish with its
+connection, which tells an orphaned job from a slow one; a live worker that
+stops heartbeating is stuck. The embedded mode keeps the same facts in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+import orjson
+import psycopg
+
+LEADER_KEY = 0x62617463685F71  # "batch_q": the relay/dispatcher leadership lock
+
+
+def job_lock_key(job_uuid: UUID, attempt: int) -> int:
+    """A signed 64-bit key per (job, attempt): a new attempt never waits on an old one."""
+    digest = hashlib.blake2b(job_uuid.bytes + attempt.to_bytes(4, "big"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass(frozen=True)
+class WorkerBeat:
+    worker_id: str
+    beat_at: datetime
+    jobs: list[tuple[UUID, int]]
+
+
+class Locks(Protocol):
+    async def lead(self) -> None: ...
+    async def try_hold(self, job_uuid: UUID, attempt: int) -> bool: ...
+    async def release(self, job_uuid: UUID, attempt: int) -> None: ...
+    async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]: ...
+    async def beat(self, worker_id: str, jobs: list[tuple[UUID, int]], now: datetime) -> None: ...
+    async def beats(self) -> list[WorkerBeat]: ...
+    async def forget(self, worker_id: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+class PostgresLocks:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection: psycopg.AsyncConnection | None = None
+        self.mutex = asyncio.Lock()
+
+    async def _conn(self) -> psycopg.AsyncConnection:
+        if self.connection is None:
+            self.connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        return self.connection
+
+    async def _fetch(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        async with self.mutex:
+            conn = await self._conn()
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall() if cursor.description else []
+
+    async def lead(self) -> None:
+        """Wait until this process holds the leadership lock (held until it exits)."""
+        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_KEY,))).fetchone())[0]:  # type: ignore[index]
+            await asyncio.sleep(1.0)
+        self._leader_connection = conn
+
+    async def try_hold(self, job_uuid: UUID, attempt: int) -> bool:
+        rows = await self._fetch("SELECT pg_try_advisory_lock(%s)", (job_lock_key(job_uuid, attempt),))
+        return bool(rows[0][0])
+
+    async def release(self, job_uuid: UUID, attempt: int) -> None:
+        await self._fetch("SELECT pg_advisory_unlock(%s)", (job_lock_key(job_uuid, attempt),))
+
+    async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
+        wanted = {job_lock_key(j, a) & 0xFFFFFFFFFFFFFFFF: (j, a) for j, a in keys}
+        rows = await self._fetch(
+            "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        )
+        return {wanted[int(r[0])] for r in rows if int(r[0]) in wanted}  # type: ignore[call-overload]
+
+    async def beat(self, worker_id: str, jobs: list[tuple[UUID, int]], now: datetime) -> None:
+        await self._fetch(
+            "INSERT INTO batchq_workers (worker_id, beat_at, jobs) VALUES (%s, %s, %s) "
+            "ON CONFLICT (worker_id) DO UPDATE SET beat_at = EXCLUDED.beat_at, jobs = EXCLUDED.jobs",
+            (worker_id, now, orjson.dumps([[str(j), a] for j, a in jobs]).decode()),
+        )
+
+    async def beats(self) -> list[WorkerBeat]:
+        rows = await self._fetch("SELECT worker_id, beat_at, jobs FROM batchq_workers")
+        return [
+            WorkerBeat(str(r[0]), r[1], [(UUID(j), int(a)) for j, a in r[2]])  # type: ignore[arg-type, attr-defined]
+            for r in rows
+        ]
+
+    async def forget(self, worker_id: str) -> None:
+        await self._fetch("DELETE FROM batchq_workers WHERE worker_id = %s", (worker_id,))
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+        leader = getattr(self, "_leader_connection", None)
+        if leader is not None:
+            await leader.close()
+
+
+@dataclass
+class MemoryLocks:
+    """The embedded mode's locks: one process, so a set and a dict will do."""
+
+    holding: set[tuple[UUID, int]] = field(default_factory=set)
+    workers: dict[str, WorkerBeat] = field(default_factory=dict)
+
+    async def lead(self) -> None:
+        return None
+
+    async def try_hold(self, job_uuid: UUID, attempt: int) -> bool:
+        if (job_uuid, attempt) in self.holding:
+            return False
+        self.holding.add((job_uuid, attempt))
+        return True
+
+    async def release(self, job_uuid: UUID, attempt: int) -> None:
+        self.holding.discard((job_uuid, attempt))
+
+    async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
+        return {k for k in keys if k in self.holding}
+
+    async def beat(self, worker_id: str, jobs: list[tuple[UUID, int]], now: datetime) -> None:
+        self.workers[worker_id] = WorkerBeat(worker_id, now, list(jobs))
+
+    async def beats(self) -> list[WorkerBeat]:
+        return list(self.workers.values())
+
+    async def forget(self, worker_id: str) -> None:
+        self.workers.pop(worker_id, None)
+
+    async def close(self) -> None:
+        return None
+
+
+def silent_for(beat: WorkerBeat, now: datetime) -> timedelta:
+    return now - beat.beat_at.astimezone(UTC)

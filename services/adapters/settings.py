@@ -1,0 +1,64 @@
+"""Settings from the environment: the only module that reads `os.environ`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/batchq"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    mail_from: str = "batchq@localhost"
+    pool: str = "default"
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    worker_concurrency: int = 32
+    heartbeat_seconds: float = 2.0
+    progress_interval_seconds: float = 2.0
+    stuck_after_seconds: float = 60.0
+    scan_seconds: float = 2.0
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 300.0
+    http_timeout_seconds: float = 30.0
+    max_manifest_bytes: int = 64 * 1024 * 1024
+    max_jobs: int = 200_000
+    log_level: str = "info"
+    dev_dir: Path = Path("batchq-dev")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        defaults = cls()
+        return cls(
+            database_url=os.environ.get("BATCHQ_DATABASE_URL", defaults.database_url),
+            amqp_url=os.environ.get("BATCHQ_AMQP_URL", defaults.amqp_url),
+            smtp_url=os.environ.get("BATCHQ_SMTP_URL", defaults.smtp_url),
+            mail_from=os.environ.get("BATCHQ_MAIL_FROM", defaults.mail_from),
+            pool=os.environ.get("BATCHQ_POOL", defaults.pool),
+            worker_id=os.environ.get("BATCHQ_WORKER_ID", defaults.worker_id),
+            worker_concurrency=_int("BATCHQ_WORKER_CONCURRENCY", defaults.worker_concurrency),
+            heartbeat_seconds=_float("BATCHQ_HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
+            progress_interval_seconds=_float(
+                "BATCHQ_PROGRESS_INTERVAL_SECONDS", defaults.progress_interval_seconds
+            ),
+            stuck_after_seconds=_float("BATCHQ_STUCK_AFTER_SECONDS", defaults.stuck_after_seconds),
+            scan_seconds=_float("BATCHQ_SCAN_SECONDS", defaults.scan_seconds),
+            retry_base_seconds=_float("BATCHQ_RETRY_BASE_SECONDS", defaults.retry_base_seconds),
+            retry_cap_seconds=_float("BATCHQ_RETRY_CAP_SECONDS", defaults.retry_cap_seconds),
+            http_timeout_seconds=_float("BATCHQ_HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds),
+            max_manifest_bytes=_int("BATCHQ_MAX_MANIFEST_BYTES", defaults.max_manifest_bytes),
+            max_jobs=_int("BATCHQ_MAX_JOBS", defaults.max_jobs),
+            log_level=os.environ.get("BATCHQ_LOG_LEVEL", defaults.log_level),
+            dev_dir=Path(os.environ.get("BATCHQ_DEV_DIR", str(defaults.dev_dir))),
+        )

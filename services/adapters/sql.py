@@ -1,0 +1,144 @@
+"""The few queries batchq needs beyond the `eventsourcing` recorder, per database.
+
+Loading many aggregates or a batch's whole history in one round trip, and the
+relay's progress. PostgreSQL and SQLite differ only in placeholders and ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+CHUNK = 1000
+
+
+def _chunks(ids: Sequence[UUID]) -> Iterator[Sequence[UUID]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+class Dialect(Protocol):
+    def create_tables(self) -> None: ...
+    def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
+    def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]: ...
+    def relay_position(self, name: str) -> int: ...
+    def set_relay_position(self, name: str, position: int) -> None: ...
+
+
+def _stored(row: Sequence[Any], originator_id: UUID) -> StoredEvent:
+    return StoredEvent(
+        originator_id=originator_id, originator_version=row[1], topic=row[2], state=bytes(row[3])
+    )
+
+
+class PostgresDialect:
+    def __init__(self, recorder: Any, url: str) -> None:
+        self.datastore = recorder.datastore
+        self.table = recorder.events_table_name
+        self.url = url
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [tuple(r.values()) for r in cursor.fetchall()]
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(sql, params)
+
+    def create_tables(self) -> None:
+        self._execute(
+            "CREATE TABLE IF NOT EXISTS batchq_relay (name text PRIMARY KEY, position bigint NOT NULL)"
+        )
+        self._execute(
+            "CREATE TABLE IF NOT EXISTS batchq_workers (worker_id text PRIMARY KEY, "
+            "beat_at timestamptz NOT NULL, jobs jsonb NOT NULL DEFAULT '[]')"
+        )
+
+    def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        events: list[StoredEvent] = []
+        for chunk in _chunks(ids):
+            rows = self._rows(
+                f"SELECT originator_id, originator_version, topic, state FROM {self.table} "
+                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version",
+                (list(chunk),),
+            )
+            events.extend(_stored(r, r[0]) for r in rows)
+        return events
+
+    def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
+        found: list[tuple[int, StoredEvent]] = []
+        for chunk in _chunks(ids):
+            rows = self._rows(
+                f"SELECT originator_id, originator_version, topic, state, notification_id "
+                f"FROM {self.table} WHERE originator_id = ANY(%s)",
+                (list(chunk),),
+            )
+            found.extend((r[4], _stored(r, r[0])) for r in rows)
+        return sorted(found, key=lambda pair: pair[0])
+
+    def relay_position(self, name: str) -> int:
+        rows = self._rows("SELECT position FROM batchq_relay WHERE name = %s", (name,))
+        return int(rows[0][0]) if rows else 0
+
+    def set_relay_position(self, name: str, position: int) -> None:
+        self._execute(
+            "INSERT INTO batchq_relay (name, position) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position "
+            "WHERE batchq_relay.position < EXCLUDED.position",
+            (name, position),
+        )
+
+
+class SqliteDialect:
+    def __init__(self, recorder: Any) -> None:
+        self.datastore = recorder.datastore
+        self.table = recorder.events_table_name
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self.datastore.get_connection(commit=False) as conn:
+            cursor = conn.cursor()
+            cursor.execute(sql, params)
+            return [tuple(r) for r in cursor.fetchall()]
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(sql, params)
+
+    def create_tables(self) -> None:
+        self._execute("CREATE TABLE IF NOT EXISTS batchq_relay (name TEXT PRIMARY KEY, position INTEGER)")
+
+    def _select(self, ids: Sequence[UUID], columns: str) -> list[Any]:
+        rows: list[Any] = []
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows.extend(
+                self._rows(
+                    f"SELECT {columns} FROM {self.table} WHERE originator_id IN ({marks})",
+                    [i.hex for i in chunk],
+                )
+            )
+        return rows
+
+    def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        rows = self._select(ids, "originator_id, originator_version, topic, state")
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [_stored(r, UUID(r[0])) for r in rows]
+
+    def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
+        rows = self._select(ids, "originator_id, originator_version, topic, state, rowid")
+        return sorted(((r[4], _stored(r, UUID(r[0]))) for r in rows), key=lambda pair: pair[0])
+
+    def relay_position(self, name: str) -> int:
+        rows = self._rows("SELECT position FROM batchq_relay WHERE name = ?", (name,))
+        return int(rows[0][0]) if rows else 0
+
+    def set_relay_position(self, name: str, position: int) -> None:
+        self._execute(
+            "INSERT INTO batchq_relay (name, position) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            (name, position),
+        )

@@ -1,0 +1,174 @@
+"""The event store: every batchq aggregate in one `eventsourcing` application.
+
+PostgreSQL in production, SQLite in the embedded mode; both behind the same
+methods. Tables are created by `migrate()` only (one explicit step, never raced
+by services at start-up). Every append is optimistic: an event at a version that
+already exists raises `ConflictError` and nothing of that append is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.persistence import IntegrityError
+
+import domain.batch
+import domain.item
+import domain.job
+import domain.queue  # noqa: F401  (importing registers every pinned event topic)
+from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
+
+APPLICATION_NAME = "batchq"
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class ConflictError(StoreError):
+    """Some aggregate in the append changed since it was loaded (or already exists)."""
+
+
+class NotFoundError(StoreError):
+    code = "NOT_FOUND"
+
+    def __init__(self, kind: str, aggregate_id: UUID) -> None:
+        super().__init__(f"{kind} {aggregate_id} not found")
+        self.reason = str(self)
+        self.aggregate_id = aggregate_id
+
+
+class ServerUnavailableError(StoreError):
+    """A server that batchq needs does not answer: names the variable and the address."""
+
+    def __init__(self, variable: str, address: str, cause: object) -> None:
+        super().__init__(f"cannot reach {address} ({variable}): {cause}")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One stored event and its place in the store's total order."""
+
+    position: int
+    event: DomainEvent
+
+
+class BatchqApplication(Application):
+    name = APPLICATION_NAME
+
+
+def _postgres_env(url: str, create_table: bool) -> dict[str, str]:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname", "batchq")),
+        "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(info.get("port", "5432")),
+        "POSTGRES_USER": str(info.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_POOL_SIZE": "8",
+        "POSTGRES_MAX_OVERFLOW": "8",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return url
+    return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+def check_database(url: str, variable: str = "BATCHQ_DATABASE_URL") -> None:
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as error:
+        raise ServerUnavailableError(variable, redact(url), str(error).strip()) from None
+
+
+class EventStore:
+    def __init__(self, app: BatchqApplication, dialect: Dialect) -> None:
+        self.app = app
+        self.dialect = dialect
+
+    @classmethod
+    def postgres(cls, url: str, *, create_tables: bool = False) -> EventStore:
+        check_database(url)
+        app = BatchqApplication(env=_postgres_env(url, create_tables))
+        return cls(app, PostgresDialect(app.recorder, url))
+
+    @classmethod
+    def sqlite(cls, path: Path) -> EventStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+        app = BatchqApplication(env=env)
+        store = cls(app, SqliteDialect(app.recorder))
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Create the event table and batchq's own tables (idempotent)."""
+        self.app.recorder.create_table()  # type: ignore[attr-defined]
+        self.dialect.create_tables()
+
+    def close(self) -> None:
+        self.app.close()
+
+    # -- reading ----------------------------------------------------------------
+
+    def get(self, aggregate_id: UUID, kind: str = "aggregate") -> Any:
+        found = self.get_many([aggregate_id])
+        if aggregate_id not in found:
+            raise NotFoundError(kind, aggregate_id)
+        return found[aggregate_id]
+
+    def get_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Any]:
+        """Rebuild many aggregates with one query per thousand ids."""
+        aggregates: dict[UUID, Any] = {}
+        for stored in self.dialect.select_events(list(aggregate_ids)):
+            event = self.app.mapper.to_domain_event(stored)
+            aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+        return aggregates
+
+    def history(self, aggregate_ids: Iterable[UUID], until: datetime | None = None) -> list[Recorded]:
+        """Every event of these aggregates in store order, optionally up to a time."""
+        recorded = [
+            Recorded(position, self.app.mapper.to_domain_event(stored))
+            for position, stored in self.dialect.select_history(list(aggregate_ids))
+        ]
+        if until is not None:
+            recorded = [r for r in recorded if r.event.timestamp <= until]
+        return recorded
+
+    def read(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[Recorded]:
+        """Events after `position`, in the store's total order."""
+        notifications = self.app.recorder.select_notifications(
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
+        )
+        return [Recorded(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+
+    def max_position(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    # -- writing ----------------------------------------------------------------
+
+    def save(self, *aggregates: Aggregate | None) -> list[Recorded]:
+        """Append every pending event of `aggregates` atomically; return them with positions."""
+        try:
+            recordings = self.app.save(*aggregates)
+        except IntegrityError as error:
+            raise ConflictError(str(error)) from None
+        return [Recorded(r.notification.id, r.domain_event) for r in recordings]
+
+

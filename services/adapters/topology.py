@@ -1,0 +1,55 @@
+"""The RabbitMQ topology every service declares at start-up (idempotently).
+
+Each service declares all of it, not just its own part, so that whichever
+process starts first, no event is published before its consumers' queues exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts import names
+
+DELIVERY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
+
+
+# The dispatcher hears only outcomes: every other job event it records itself.
+DISPATCHER_EVENT_KEYS = ("*.job.JobCompleted", "*.job.JobFailed")
+REPORTER_EVENT_KEYS = ("*.batch.BatchReportingStarted", "*.batch.BatchUpdateReportingRequested")
+WORKER_CONTROL_KEYS = ("*.queue.QueuePaused", "*.queue.QueueResumed")
+
+
+def queues() -> list[QueueSpec]:
+    events = names.EVENTS_EXCHANGE
+    return [
+        QueueSpec(names.DISPATCHER_MANIFESTS_QUEUE, ((names.MANIFESTS_EXCHANGE, names.SUBMIT_ROUTING_KEY),)),
+        QueueSpec(
+            names.DISPATCHER_COMMANDS_QUEUE,
+            tuple((names.COMMANDS_EXCHANGE, command.value) for command in names.CommandName),
+        ),
+        QueueSpec(names.DISPATCHER_EVENTS_QUEUE, tuple((events, key) for key in DISPATCHER_EVENT_KEYS)),
+        QueueSpec(names.REPORTER_EVENTS_QUEUE, tuple((events, key) for key in REPORTER_EVENT_KEYS)),
+        *(
+            QueueSpec(queue, ((names.JOBS_EXCHANGE, pool.value),))
+            for pool, queue in names.JOB_QUEUES.items()
+        ),
+    ]
+
+
+def queue_arguments(queue: str, queue_type: str) -> dict[str, object]:
+    arguments: dict[str, object] = {
+        "x-queue-type": queue_type,
+        "x-dead-letter-exchange": names.REJECTED_EXCHANGE,
+        "x-dead-letter-routing-key": names.rejected_queue(queue),
+    }
+    if queue_type == "quorum":
+        # RabbitMQ 3.10 quorum queues have no default limit: a poison message
+        # would otherwise be redelivered for ever.
+        arguments["x-delivery-limit"] = DELIVERY_LIMIT
+    return arguments

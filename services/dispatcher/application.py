@@ -1,0 +1,329 @@
+"""The dispatcher's use cases: intake, admin commands, and reactions to job outcomes.
+
+Synchronous and single-threaded by design: the service runs every call on one
+worker thread, so the view needs no locks and the event loop never blocks. Each
+call returns `Effects` (jobs to dispatch, retries to wake up, a reply) for the
+async shell to carry out; every state change is saved before any effect runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.batch import Batch
+from domain.dependencies import is_ready, transitive_dependents
+from domain.errors import DomainError
+from domain.item import Item
+from domain.job import Job
+from domain.queue import Queue, QUEUE_ID, create_queue
+from domain.retry import BackoffPolicy
+from domain.states import BatchStatus, JobStatus
+from domain.submission import BatchDraft, ItemOwner, NewBatch, create_batch, item_ids
+from domain.errors import DuplicateBatchError, DuplicateJobError
+from services.adapters.logging import get_logger
+from services.adapters.store import ConflictError, EventStore, NotFoundError
+from services.dispatcher.view import DispatchView
+
+log = get_logger("batchq.dispatcher")
+
+SAVE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    job_uuid: UUID
+    batch_id: UUID
+    pool: str
+
+
+@dataclass
+class Effects:
+    dispatch: list[Dispatch] = field(default_factory=list)
+    timers: list[tuple[UUID, datetime]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: Effects) -> Effects:
+        self.dispatch.extend(other.dispatch)
+        self.timers.extend(other.timers)
+        return self
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: EventStore,
+        view: DispatchView,
+        clock: Callable[[], datetime],
+        draw: Callable[[], float],
+        backoff: BackoffPolicy,
+    ) -> None:
+        self.store = store
+        self.view = view
+        self.clock = clock
+        self.draw = draw
+        self.backoff = backoff
+
+    # -- start-up ----------------------------------------------------------------
+
+    def rebuild(self) -> Effects:
+        """Rebuild the view from the store, then do whatever a crash left undone."""
+        position, page = 0, 5000
+        while records := self.store.read(position, page, topics=BATCH_SUBMITTED_TOPICS):
+            for record in records:
+                batch = self.store.get(record.event.originator_id)
+                if batch.status not in (BatchStatus.COMPLETED, BatchStatus.DELETED):
+                    self.view.add_batch(batch)
+                    self.view.set_batch_status(batch.id, batch.status)
+                    for job in self.store.get_many(batch.job_uuids).values():
+                        self.view.track(job)
+            position = records[-1].position
+        effects = Effects()
+        for batch_id in self.view.live_batches():
+            effects.merge(self._react(self.store.get_many(self.view.jobs_of(batch_id)).values()))
+        log.info("view_rebuilt", batches=len(self.view.batches), jobs=len(self.view.jobs))
+        return effects
+
+    # -- intake ------------------------------------------------------------------
+
+    def submit(self, draft: BatchDraft) -> Effects:
+        for _ in range(SAVE_ATTEMPTS):
+            existing = self.store.get_many([draft.batch_id]).get(draft.batch_id)
+            if existing is not None:
+                return self._resubmitted(existing, draft)
+            owners = self._item_owners(draft)
+            new = create_batch(draft, owners, self.clock())
+            try:
+                self.store.save(*new.aggregates())
+            except ConflictError:
+                self._explain_conflict(draft)
+                continue  # an item claim raced another batch: look at the owners again
+            return self._accepted(new)
+        raise ConflictError(f"batch {draft.batch_id} kept conflicting")
+
+    def _item_owners(self, draft: BatchDraft) -> dict[UUID, ItemOwner]:
+        items: dict[UUID, Item] = self.store.get_many(item_ids(draft))
+        owner_jobs = self.store.get_many(item.owner for item in items.values())
+        return {
+            item_id: ItemOwner(item.owner, owner_jobs[item.owner].status.value)
+            for item_id, item in items.items()
+            if item.owner in owner_jobs
+        }
+
+    def _explain_conflict(self, draft: BatchDraft) -> None:
+        """Turn a failed append into DUPLICATE_BATCH / DUPLICATE_JOB when that is what it was."""
+        if self.store.get_many([draft.batch_id]):
+            return  # the loop sees the batch now and answers as a resubmission
+        taken = self.store.get_many(j.job_uuid for j in draft.jobs)
+        if taken:
+            raise DuplicateJobError(min(taken, key=str))
+
+    def _resubmitted(self, batch: Batch, draft: BatchDraft) -> Effects:
+        if batch.fingerprint != draft.fingerprint:
+            raise DuplicateBatchError(draft.batch_id)
+        # The same batch again: a no-op, except that dispatch may have been cut short.
+        effects = Effects(result={"batch_id": str(batch.id), "jobs": len(batch.job_uuids), "duplicate": True})
+        if batch.id in self.view.batches:
+            effects.merge(self._react(self.store.get_many(batch.job_uuids).values()))
+        return effects
+
+    def _accepted(self, new: NewBatch) -> Effects:
+        self.view.add_batch(new.batch)
+        self.view.set_batch_status(new.batch.id, new.batch.status)
+        for job in new.jobs:
+            self.view.track(job)
+        effects = self._react(new.jobs)
+        effects.result = {"batch_id": str(new.batch.id), "jobs": len(new.jobs), "duplicate": False}
+        log.info("batch_accepted", batch_id=str(new.batch.id), jobs=len(new.jobs), tenant=new.batch.tenant,
+                 user_id=new.batch.user_id, trace_id=new.batch.trace_id)
+        return effects
+
+    # -- reactions ---------------------------------------------------------------
+
+    def job_changed(self, job_uuid: UUID) -> Effects:
+        """A job's outcome was recorded elsewhere (a worker): follow it up."""
+        if job_uuid not in self.view.jobs:
+            return Effects()
+        return self._react([self.store.get(job_uuid, "job")])
+
+    def _react(self, jobs: Iterable[Job]) -> Effects:
+        """Bring everything that follows from these jobs' states about, saving first."""
+        for _ in range(SAVE_ATTEMPTS):
+            try:
+                return self._react_once(list(jobs))
+            except ConflictError:
+                jobs = self.store.get_many(j.id for j in jobs).values()
+        raise ConflictError("reaction kept conflicting")
+
+    def _react_once(self, jobs: list[Job]) -> Effects:
+        now = self.clock()
+        known: dict[UUID, Job] = {j.id: j for j in jobs}
+        effects = Effects()
+        work = list(jobs)
+        while work:
+            job = work.pop()
+            self.view.track(job)
+            follow_ups = self._next_steps(job, known, now, effects)
+            work.extend(follow_ups)
+        changed = [j for j in known.values() if j.pending_events]
+        self.store.save(*changed)
+        for job in changed:
+            self.view.track(job)
+        for job in changed:
+            self._log_change(job)
+        batches = {j.batch_id for j in known.values()}
+        for batch_id in batches:
+            self._maybe_start_reporting(batch_id, now)  # type: ignore[arg-type]
+        return effects
+
+    def _next_steps(self, job: Job, known: dict[UUID, Job], now: datetime, effects: Effects) -> list[Job]:
+        status = job.status
+        if status is JobStatus.PENDING:
+            if self._batch_deleted(job):
+                job.cancel("batch deleted", now)
+                return [job]
+            if self._ready(job, known):
+                if job.not_before is not None and job.not_before > now:
+                    effects.timers.append((job.id, job.not_before))
+                else:
+                    effects.dispatch.append(Dispatch(job.id, job.batch_id, job.pool))  # type: ignore[arg-type]
+            return []
+        if status is JobStatus.FAILED:
+            if job.may_retry_automatically:
+                job.retry_automatically(self.backoff.not_before(now, job.attempts_spent, self.draw()), now)
+                return [job]
+            if job.max_attempts > 1:
+                job.abandon(now)
+                return [job]
+            return self._cancel_dependents(job, known, now)
+        if status is JobStatus.COMPLETED or job.skipped_as_done:
+            return self._load([d for d in self.view.dependents_of(job.id) if self._pending(d)], known)
+        if status in (JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.ABANDONED):
+            return self._cancel_dependents(job, known, now)
+        return []
+
+    def _pending(self, job_uuid: UUID) -> bool:
+        return self.view.status_of(job_uuid) is JobStatus.PENDING
+
+    def _ready(self, job: Job, known: dict[UUID, Job]) -> bool:
+        def status_of(dep: UUID) -> JobStatus:
+            return known[dep].status if dep in known else self.view.status_of(dep)
+
+        def done(dep: UUID) -> bool:
+            return known[dep].skipped_as_done if dep in known else self.view.done(dep)
+
+        return is_ready(job.depends_on, status_of, done)
+
+    def _batch_deleted(self, job: Job) -> bool:
+        entry = self.view.batches.get(job.batch_id)  # type: ignore[arg-type]
+        return entry is not None and entry.status is BatchStatus.DELETED
+
+    def _cancel_dependents(self, job: Job, known: dict[UUID, Job], now: datetime) -> list[Job]:
+        waiting = [d for d in transitive_dependents(job.id, self.view.dependents_of) if self._pending(d)]
+        cancelled = []
+        for dependent in self._load(waiting, known):
+            if dependent.status is JobStatus.PENDING:
+                dependent.cancel(f"dependency {job.id} is {job.status.value}", now, cause_job_uuid=job.id)
+                cancelled.append(dependent)
+        return cancelled
+
+    def _load(self, job_uuids: list[UUID], known: dict[UUID, Job]) -> list[Job]:
+        missing = [j for j in job_uuids if j not in known]
+        known.update(self.store.get_many(missing))
+        return [known[j] for j in job_uuids if j in known]
+
+    def _maybe_start_reporting(self, batch_id: UUID, now: datetime) -> None:
+        entry = self.view.batches.get(batch_id)
+        if entry is None or entry.status is not BatchStatus.PROCESSING or not entry.tally.all_settled:
+            return
+        batch: Batch = self.store.get(batch_id, "batch")
+        if batch.status is BatchStatus.PROCESSING:
+            batch.start_reporting(entry.tally, now)
+            self.store.save(batch)
+            log.info("batch_reporting_started", batch_id=str(batch_id), counts=entry.tally.as_dict(),
+                     user_id=batch.user_id, trace_id=batch.trace_id)
+        entry.status = batch.status
+
+    def _log_change(self, job: Job) -> None:
+        log.info("job_" + job.status.value.lower(), job_uuid=str(job.id), batch_id=str(job.batch_id),
+                 user_id=job.user_id, trace_id=job.trace_id, attempt=job.attempts)
+
+    # -- admin commands ----------------------------------------------------------
+
+    def retry_job(self, job_uuid: UUID, override: bool, reason: str, requested_by: str) -> Effects:
+        job: Job = self.store.get(job_uuid, "job")
+        self._ensure_tracked(job)
+        job.retry(requested_by, reason, override, self.clock())
+        if job.item and override:
+            from domain.item import item_id
+
+            item: Item = self.store.get(item_id(job.tenant, job.item), "item")
+            item.reclaim(job.id, self.clock())
+            self.store.save(item)
+        effects = self._react([job])
+        effects.result = {"job_uuid": str(job_uuid), "status": self.view.status_of(job_uuid).value}
+        return effects
+
+    def cancel_job(self, job_uuid: UUID, requested_by: str) -> Effects:
+        job: Job = self.store.get(job_uuid, "job")
+        self._ensure_tracked(job)
+        job.cancel(f"cancelled by {requested_by}", self.clock())
+        effects = self._react([job])
+        cancelled = [j for j in transitive_dependents(job_uuid, self.view.dependents_of)
+                     if self.view.status_of(j) is JobStatus.CANCELLED]
+        effects.result = {"job_uuid": str(job_uuid), "status": "CANCELLED",
+                          "cancelled_dependents": [str(j) for j in cancelled]}
+        return effects
+
+    def delete_batch(self, batch_id: UUID, requested_by: str) -> Effects:
+        batch: Batch = self.store.get(batch_id, "batch")
+        batch.delete(requested_by, "", self.clock())
+        self.store.save(batch)
+        self.view.set_batch_status(batch_id, BatchStatus.DELETED)
+        pending = [j for j in batch.job_uuids if j in self.view.jobs and self._pending(j)]
+        effects = self._react(self.store.get_many(pending).values()) if pending else Effects()
+        effects.result = {"batch_id": str(batch_id), "status": "DELETED", "cancelled_jobs": len(pending)}
+        return effects
+
+    def update_reporting(self, batch_id: UUID, requested_by: str) -> Effects:
+        batch: Batch = self.store.get(batch_id, "batch")
+        unsettled = self.view.unsettled(batch_id) if batch_id in self.view.batches else 0
+        batch.request_update_reporting(requested_by, "", unsettled, self.clock())
+        self.store.save(batch)
+        self.view.set_batch_status(batch_id, batch.status)
+        return Effects(result={"batch_id": str(batch_id), "status": batch.status.value})
+
+    def pause_queue(self, requested_by: str, reason: str) -> Effects:
+        queue = self._queue()
+        queue.pause(requested_by, reason, self.clock())
+        self.store.save(queue)
+        return Effects(result={"paused": True})
+
+    def resume_queue(self, requested_by: str, reason: str) -> Effects:
+        queue = self._queue()
+        queue.resume(requested_by, reason, self.clock())
+        self.store.save(queue)
+        return Effects(result={"paused": False})
+
+    def _queue(self) -> Queue:
+        try:
+            return self.store.get(QUEUE_ID, "queue")  # type: ignore[no-any-return]
+        except NotFoundError:
+            return create_queue(self.clock())
+
+    def _ensure_tracked(self, job: Job) -> None:
+        """A job of a batch the view let go of (finished): take it back in."""
+        if job.id not in self.view.jobs:
+            batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
+            self.view.add_batch(batch)
+            self.view.set_batch_status(batch.id, batch.status)
+            for member in self.store.get_many(batch.job_uuids).values():
+                self.view.track(member)
+
+
+BATCH_SUBMITTED_TOPICS = ("batchq:BatchSubmitted",)
+
+__all__ = ["Dispatch", "Dispatcher", "DomainError", "Effects"]

@@ -1,0 +1,96 @@
+"""The dispatcher's own view of every live batch: job states, dependencies, tallies.
+
+Rebuilt from the event store at start-up, then kept current from the events the
+dispatcher records itself and the job outcomes it hears on `batchq.events`. Each
+job entry remembers the version it reflects, so an older or repeated event never
+moves a tally twice; reactions read only this view, never a batch's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from domain.batch import Batch
+from domain.job import Job
+from domain.states import FINAL_BATCH_STATES, BatchStatus, JobStatus
+from domain.tally import JobTally
+
+
+@dataclass(slots=True)
+class JobEntry:
+    batch_id: UUID
+    status: JobStatus
+    version: int
+    depends_on: list[UUID]
+    pool: str
+    done: bool = False  # COMPLETED, or SKIPPED because the item was already done
+    not_before: datetime | None = None
+
+
+@dataclass(slots=True)
+class BatchEntry:
+    status: BatchStatus
+    tally: JobTally
+    job_uuids: list[UUID] = field(default_factory=list)
+
+
+class DispatchView:
+    def __init__(self) -> None:
+        self.jobs: dict[UUID, JobEntry] = {}
+        self.batches: dict[UUID, BatchEntry] = {}
+        self.dependents: dict[UUID, list[UUID]] = {}
+
+    def add_batch(self, batch: Batch) -> None:
+        self.batches[batch.id] = BatchEntry(batch.status, JobTally(total=len(batch.job_uuids)), batch.job_uuids)
+
+    def set_batch_status(self, batch_id: UUID, status: BatchStatus) -> None:
+        entry = self.batches.get(batch_id)
+        if entry is not None:
+            entry.status = status
+
+    def track(self, job: Job) -> bool:
+        """Take in a job's current state; False if the view already knew this or later."""
+        entry = self.jobs.get(job.id)
+        if entry is None:
+            entry = JobEntry(job.batch_id, job.status, job.version, job.depends_on, job.pool)  # type: ignore[arg-type]
+            self.jobs[job.id] = entry
+            for dep in job.depends_on:
+                self.dependents.setdefault(dep, []).append(job.id)
+            old = None
+        elif job.version <= entry.version:
+            return False
+        else:
+            old = entry.status
+        entry.status, entry.version = job.status, job.version
+        entry.done = job.status is JobStatus.COMPLETED or job.skipped_as_done
+        entry.not_before = job.not_before
+        batch = self.batches.get(entry.batch_id)
+        if batch is not None:
+            batch.tally.move(old, job.status)
+        return True
+
+    def observe(self, job_uuid: UUID, status: JobStatus, version: int) -> bool:
+        """An outcome heard on the bus; False if stale. The job itself is loaded to react."""
+        entry = self.jobs.get(job_uuid)
+        return entry is not None and version > entry.version
+
+    def status_of(self, job_uuid: UUID) -> JobStatus:
+        return self.jobs[job_uuid].status
+
+    def done(self, job_uuid: UUID) -> bool:
+        return self.jobs[job_uuid].done
+
+    def dependents_of(self, job_uuid: UUID) -> list[UUID]:
+        return self.dependents.get(job_uuid, [])
+
+    def live_batches(self) -> list[UUID]:
+        return [b for b, entry in self.batches.items() if entry.status not in FINAL_BATCH_STATES]
+
+    def unsettled(self, batch_id: UUID) -> int:
+        tally = self.batches[batch_id].tally
+        return tally.total - tally.settled
+
+    def jobs_of(self, batch_id: UUID) -> list[UUID]:
+        return self.batches[batch_id].job_uuids
