@@ -122,6 +122,38 @@ class AmqpBus:
         tag = await declared.consume(on_message)
         self.consumers[queue] = (declared, tag)
 
+    async def request(self, exchange: str, message: Message, timeout: float = 30.0) -> bytes:
+        """Publish and wait for the reply on a private queue (the CLI's admin commands)."""
+        assert self.connection is not None
+        channel = await self.connection.channel()
+        replies = await channel.declare_queue(exclusive=True, auto_delete=True)
+        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        async def on_reply(incoming: AbstractIncomingMessage) -> None:
+            if incoming.correlation_id == message.correlation_id and not answer.done():
+                answer.set_result(incoming.body)
+
+        await replies.consume(on_reply, no_ack=True)
+        await self.publish(exchange, Message(message.routing_key, message.body, message.headers,
+                                             reply_to=replies.name, correlation_id=message.correlation_id))
+        try:
+            return await asyncio.wait_for(answer, timeout)
+        finally:
+            await channel.close()
+
+    async def subscribe(self, exchange: str, keys: Sequence[str], handler: Handler) -> None:
+        assert self.connection is not None
+        channel = await self.connection.channel()
+        private = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in keys:
+            await private.bind(exchange, key)
+
+        async def on_message(incoming: AbstractIncomingMessage) -> None:
+            async with incoming.process(ignore_processed=True):
+                await handler(Delivery(queue=private.name, routing_key=incoming.routing_key or "", body=incoming.body))
+
+        await private.consume(on_message)
+
     async def _settle(self, incoming: AbstractIncomingMessage, delivery: Delivery, verdict: Verdict) -> None:
         if verdict.outcome is Outcome.ACK:
             await incoming.ack()

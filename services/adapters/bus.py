@@ -72,8 +72,14 @@ class Bus(Protocol):
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: bytes) -> None: ...
 
+    async def request(self, exchange: str, message: Message, timeout: float = 30.0) -> bytes:
+        """Publish and wait for the reply (`reply_to` and `correlation_id` are set for you)."""
+
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> None:
         """Start delivering `queue` to `handler`, at most `prefetch` at a time."""
+
+    async def subscribe(self, exchange: str, keys: Sequence[str], handler: Handler) -> None:
+        """Deliver matching messages to `handler` through a private queue that dies with us."""
 
     async def stop_consuming(self, queue: str) -> None: ...
 

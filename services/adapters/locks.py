@@ -37,8 +37,8 @@ class WorkerBeat:
 
 class Locks(Protocol):
     async def lead(self) -> None: ...
-    async def try_hold(self, job_uuid: UUID, attempt: int) -> bool: ...
-    async def release(self, job_uuid: UUID, attempt: int) -> None: ...
+    async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]: ...
+    async def release(self, claims: list[tuple[UUID, int]]) -> None: ...
     async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]: ...
     async def beat(self, worker_id: str, jobs: list[tuple[UUID, int]], now: datetime) -> None: ...
     async def beats(self) -> list[WorkerBeat]: ...
@@ -70,12 +70,21 @@ class PostgresLocks:
             await asyncio.sleep(1.0)
         self._leader_connection = conn
 
-    async def try_hold(self, job_uuid: UUID, attempt: int) -> bool:
-        rows = await self._fetch("SELECT pg_try_advisory_lock(%s)", (job_lock_key(job_uuid, attempt),))
-        return bool(rows[0][0])
+    async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
+        """Take the locks of these claims that nobody holds; return the ones taken."""
+        if not claims:
+            return set()
+        keys = [job_lock_key(j, a) for j, a in claims]
+        rows = await self._fetch(
+            "SELECT k.i, pg_try_advisory_lock(k.key) FROM unnest(%s::bigint[]) WITH ORDINALITY AS k(key, i)",
+            (keys,),
+        )
+        return {claims[int(i) - 1] for i, taken in rows if taken}  # type: ignore[call-overload]
 
-    async def release(self, job_uuid: UUID, attempt: int) -> None:
-        await self._fetch("SELECT pg_advisory_unlock(%s)", (job_lock_key(job_uuid, attempt),))
+    async def release(self, claims: list[tuple[UUID, int]]) -> None:
+        if claims:
+            keys = [job_lock_key(j, a) for j, a in claims]
+            await self._fetch("SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", (keys,))
 
     async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
         wanted = {job_lock_key(j, a) & 0xFFFFFFFFFFFFFFFF: (j, a) for j, a in keys}
@@ -120,14 +129,13 @@ class MemoryLocks:
     async def lead(self) -> None:
         return None
 
-    async def try_hold(self, job_uuid: UUID, attempt: int) -> bool:
-        if (job_uuid, attempt) in self.holding:
-            return False
-        self.holding.add((job_uuid, attempt))
-        return True
+    async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
+        taken = {c for c in claims if c not in self.holding}
+        self.holding |= taken
+        return taken
 
-    async def release(self, job_uuid: UUID, attempt: int) -> None:
-        self.holding.discard((job_uuid, attempt))
+    async def release(self, claims: list[tuple[UUID, int]]) -> None:
+        self.holding -= set(claims)
 
     async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
         return {k for k in keys if k in self.holding}

@@ -94,6 +94,22 @@ class MemoryBus:
 
         self.consumers[queue] = [asyncio.create_task(serve()) for _ in range(prefetch)]
 
+    async def request(self, exchange: str, message: Message, timeout: float = 30.0) -> bytes:
+        reply_to = f"reply.{len(self.queues)}"
+        replies = self.declare_queue(reply_to)
+        await self.publish(exchange, replace(message, reply_to=reply_to))
+        try:
+            return (await asyncio.wait_for(replies.get(), timeout)).body
+        finally:
+            self.queues.pop(reply_to, None)
+
+    async def subscribe(self, exchange: str, keys: Sequence[str], handler: Handler) -> None:
+        private = f"private.{len(self.queues)}"
+        self.declare_queue(private)
+        for key in keys:
+            self.bind(exchange, key, private)
+        await self.consume(private, handler, prefetch=1)
+
     async def stop_consuming(self, queue: str) -> None:
         for task in self.consumers.pop(queue, []):
             task.cancel()

@@ -163,8 +163,10 @@ class EventStore:
 
     # -- writing ----------------------------------------------------------------
 
-    def save(self, *aggregates: Aggregate | None) -> list[Recorded]:
-        """Append every pending event of `aggregates` atomically; return them with positions."""
+    def save(self, *aggregates: Aggregate | DomainEvent | None) -> list[Recorded]:
+        """Append every pending event of `aggregates` (or these events) atomically, with positions."""
+        if not aggregates:
+            return []
         try:
             recordings = self.app.save(*aggregates)
         except IntegrityError as error:

@@ -143,11 +143,41 @@ class Dispatcher:
 
     # -- reactions ---------------------------------------------------------------
 
-    def job_changed(self, job_uuid: UUID) -> Effects:
-        """A job's outcome was recorded elsewhere (a worker): follow it up."""
-        if job_uuid not in self.view.jobs:
+    def jobs_changed(self, job_uuids: list[UUID]) -> Effects:
+        """Jobs changed elsewhere (a worker recorded an outcome) or a retry fell due: follow up."""
+        tracked = [j for j in job_uuids if j in self.view.jobs]
+        return self._react(self.store.get_many(tracked).values()) if tracked else Effects()
+
+    # -- recovery ----------------------------------------------------------------
+
+    def running(self, claims: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], Job]:
+        """Of these (job, attempt) claims, the ones the store still shows as running."""
+        jobs = self.store.get_many({job_uuid for job_uuid, _ in claims})
+        return {
+            (job_uuid, attempt): jobs[job_uuid]
+            for job_uuid, attempt in claims
+            if job_uuid in jobs and jobs[job_uuid].status is JobStatus.PROCESSING and jobs[job_uuid].attempts == attempt
+        }
+
+    def recover(self, lost: list[Job], stuck: list[tuple[Job, float]]) -> Effects:
+        """Fence off attempts whose worker died or went silent; the reactions re-run them.
+
+        The jobs were loaded before their locks were checked, so an outcome recorded
+        in between makes this append conflict, and nothing is fenced by mistake.
+        """
+        now = self.clock()
+        for job in lost:
+            job.lose_worker(job.attempts, now)
+            log.warning("job_orphaned", job_uuid=str(job.id), batch_id=str(job.batch_id), worker_id=job.worker_id,
+                        attempt=job.attempts, user_id=job.user_id, trace_id=job.trace_id)
+        for job, silent in stuck:
+            job.flag_stuck(job.attempts, silent, now)
+            log.warning("job_stuck", job_uuid=str(job.id), batch_id=str(job.batch_id), worker_id=job.worker_id,
+                        attempt=job.attempts, silent_seconds=round(silent, 1), user_id=job.user_id, trace_id=job.trace_id)
+        try:
+            return self._react_once([*lost, *(job for job, _ in stuck)])
+        except ConflictError:
             return Effects()
-        return self._react([self.store.get(job_uuid, "job")])
 
     def _react(self, jobs: Iterable[Job]) -> Effects:
         """Bring everything that follows from these jobs' states about, saving first."""

@@ -1,0 +1,36 @@
+"""Answering and refusing messages the same way in every service (CONTRACT: wire conventions).
+
+A refused message is answered when it has `reply_to`, logged with its code and
+reason, counted, and handed back to the bus adapter to dead-letter.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from contracts.commands import Reply
+from contracts.errors import ErrorCode
+from services.adapters.bus import Bus, Delivery, Verdict
+from services.adapters.logging import get_logger
+
+log = get_logger("batchq.replies")
+
+REFUSALS: Counter[str] = Counter()
+
+
+async def answer(bus: Bus, delivery: Delivery, reply: Reply) -> None:
+    if delivery.reply_to:
+        await bus.reply(delivery.reply_to, delivery.correlation_id, reply.to_json())
+
+
+async def accept(bus: Bus, delivery: Delivery, result: dict[str, Any]) -> Verdict:
+    await answer(bus, delivery, Reply.success(result))
+    return Verdict.ack()
+
+
+async def refuse(bus: Bus, delivery: Delivery, code: str, reason: str, **context: Any) -> Verdict:
+    REFUSALS[code] += 1
+    log.warning("message_refused", queue=delivery.queue, code=code, reason=reason, **context)
+    await answer(bus, delivery, Reply.failure(ErrorCode(code), reason))
+    return Verdict.reject(f"{code}: {reason}")

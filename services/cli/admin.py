@@ -1,0 +1,36 @@
+"""Admin commands and submissions from the command line, over `batchq.commands` and `batchq.manifests`."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import Any
+
+import orjson
+
+from contracts import names
+from contracts.commands import Reply
+from services.adapters.bus import Bus, Message
+
+EXIT_OK, EXIT_REFUSED = 0, 1
+
+
+async def send_command(bus: Bus, command: dict[str, Any], timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+    body = orjson.dumps({"schema_version": 1, **command})
+    message = Message(routing_key=command["command"], body=body, correlation_id=uuid.uuid4().hex)
+    return _outcome(await bus.request(names.COMMANDS_EXCHANGE, message, timeout))
+
+
+async def submit(bus: Bus, body: bytes, timeout: float = 120.0) -> tuple[int, dict[str, Any]]:
+    message = Message(routing_key=names.SUBMIT_ROUTING_KEY, body=body, correlation_id=uuid.uuid4().hex)
+    return _outcome(await bus.request(names.MANIFESTS_EXCHANGE, message, timeout))
+
+
+def _outcome(raw: bytes) -> tuple[int, dict[str, Any]]:
+    reply = Reply.model_validate_json(raw)
+    document = orjson.loads(raw)
+    if not reply.ok:
+        assert reply.error is not None
+        print(f"refused: {reply.error.code}: {reply.error.reason}", file=sys.stderr)
+        return EXIT_REFUSED, document
+    return EXIT_OK, document

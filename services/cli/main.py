@@ -1,0 +1,190 @@
+"""The `batchq` command: submit, inspect, administer and run batchq.
+
+Exit status: 0 on success, 1 when the command was refused or a server is out of
+reach (one line on stderr says which and where), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from services.adapters import logging as batchq_logging
+from services.adapters.amqp import AmqpBus, BrokerUnavailableError
+from services.adapters.envelopes import dumps
+from services.adapters.settings import Settings
+from services.adapters.store import EventStore, NotFoundError, ServerUnavailableError
+from services.cli import admin, views
+
+EXIT_OK, EXIT_REFUSED = 0, 1
+FINAL = {"COMPLETED", "FAILED", "DELETED"}
+
+
+def _time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-11-22T10:00:00Z")
+    return moment
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="batchq", description="An event-sourced batch job queue.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("submit", help="publish a submission (a JSON file)")
+    s.add_argument("file", type=Path)
+    s.add_argument("--wait", action="store_true", help="follow the batch to a final state")
+    s = sub.add_parser("status", help="a batch and every job, rebuilt from events")
+    s.add_argument("batch_id", type=UUID)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--at", type=_time, help="rebuild as it was at this time (ISO 8601)")
+    s = sub.add_parser("events", help="the event history, oldest first")
+    s.add_argument("--batch", type=UUID)
+    s.add_argument("--job", type=UUID)
+    s.add_argument("--since", type=int, default=0, metavar="POSITION")
+    s.add_argument("--follow", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("retry", help="retry_job")
+    s.add_argument("job_uuid", type=UUID)
+    s.add_argument("--override", action="store_true")
+    s.add_argument("--reason", default="")
+    for name, arg in (("cancel", "job_uuid"), ("delete", "batch_id"), ("update-reporting", "batch_id")):
+        sub.add_parser(name).add_argument(arg, type=UUID)
+    for name in ("pause", "resume"):
+        sub.add_parser(name).add_argument("--reason", default="")
+    s = sub.add_parser("run", help="run one service until SIGTERM")
+    s.add_argument("service", choices=["dispatcher", "worker", "reporter"])
+    sub.add_parser("migrate", help="create the event store's tables and the RabbitMQ topology")
+    s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
+    s.add_argument("--dir", type=Path, help="where the store and emails go")
+    s = sub.add_parser("demo", help="the seed use cases on the embedded store, live")
+    s.add_argument("--dir", type=Path, help="where the store and emails go")
+    return p
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "retry": lambda a: {"command": "retry_job", "job_uuid": str(a.job_uuid), "override": a.override, "reason": a.reason},
+    "cancel": lambda a: {"command": "cancel_job", "job_uuid": str(a.job_uuid)},
+    "delete": lambda a: {"command": "delete_batch", "batch_id": str(a.batch_id)},
+    "update-reporting": lambda a: {"command": "update_reporting", "batch_id": str(a.batch_id)},
+    "pause": lambda a: {"command": "pause_queue", "reason": a.reason},
+    "resume": lambda a: {"command": "resume_queue", "reason": a.reason},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    batchq_logging.configure(settings.log_level)
+    try:
+        return _run(args, settings)
+    except (ServerUnavailableError, BrokerUnavailableError) as error:
+        print(f"batchq: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except NotFoundError as error:
+        print(f"refused: NOT_FOUND: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command in ("dev", "demo"):
+        from services.cli import embedded
+
+        return embedded.main(args.command, args.dir or settings.dev_dir, settings)
+    if args.command == "run":
+        from services.cli import run
+
+        return run.main(args.service, settings)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if args.command in COMMANDS:
+        return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
+    if args.command == "submit":
+        return asyncio.run(_submit(settings, args.file, args.wait))
+    store = EventStore.postgres(settings.database_url)
+    if args.command == "status":
+        doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))
+        print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
+        return EXIT_OK
+    return _events(store, args)
+
+
+async def _migrate(settings: Settings) -> int:
+    EventStore.postgres(settings.database_url, create_tables=True).migrate()
+    bus = AmqpBus(settings.amqp_url)
+    await bus.connect()
+    await bus.close()
+    print("migrated: event store tables and RabbitMQ topology are in place")
+    return EXIT_OK
+
+
+async def _admin(settings: Settings, command: dict[str, Any]) -> int:
+    bus = AmqpBus(settings.amqp_url)
+    await bus.connect()
+    try:
+        code, reply = await admin.send_command(bus, command)
+    finally:
+        await bus.close()
+    print(orjson.dumps(reply).decode())
+    return code
+
+
+async def _submit(settings: Settings, file: Path, wait: bool) -> int:
+    body = file.read_bytes()
+    bus = AmqpBus(settings.amqp_url)
+    await bus.connect()
+    try:
+        code, reply = await admin.submit(bus, body)
+    finally:
+        await bus.close()
+    print(orjson.dumps(reply).decode())
+    if code != EXIT_OK or not wait:
+        return code
+    store = EventStore.postgres(settings.database_url)
+    return await asyncio.to_thread(follow, store, UUID(reply["result"]["batch_id"]))
+
+
+def follow(store: EventStore, batch_id: UUID) -> int:
+    """Show a progress bar (settled / total, rate, ETA) until the batch is final."""
+    started = time.monotonic()
+    while True:
+        doc = views.status_document(*views.load_batch(store, batch_id))
+        total = len(doc["jobs"])
+        settled = sum(1 for j in doc["jobs"] if j["status"] not in ("PENDING", "PROCESSING"))
+        elapsed = max(time.monotonic() - started, 1e-6)
+        rate = settled / elapsed
+        eta = (total - settled) / rate if rate else float("inf")
+        bar = "#" * int(30 * settled / max(total, 1))
+        print(f"\r[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {doc['status']}  ",
+              end="", file=sys.stderr, flush=True)
+        if doc["status"] in FINAL:
+            print(file=sys.stderr)
+            print(f"batch {batch_id} {doc['status']}")
+            return EXIT_OK
+        time.sleep(0.5)
+
+
+def _events(store: EventStore, args: argparse.Namespace) -> int:
+    position = args.since
+    while True:
+        envelopes = views.event_envelopes(store, batch_id=args.batch, job_uuid=args.job, since=position)
+        for env in envelopes:
+            print(dumps(env).decode() if args.json else views.event_line(env), flush=True)
+            position = max(position, env["position"])
+        if not args.follow:
+            return EXIT_OK
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

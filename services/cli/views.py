@@ -1,0 +1,98 @@
+"""What `batchq status` and `batchq events` show, rebuilt from the event store.
+
+`status --at T` folds only the events recorded up to T, so it shows the batch
+exactly as it stood then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.batch import Batch
+from services.adapters.envelopes import envelope, occurred_at
+from services.adapters.store import EventStore, NotFoundError, Recorded
+
+
+def fold(records: Iterable[Recorded]) -> dict[UUID, Any]:
+    aggregates: dict[UUID, Any] = {}
+    for record in records:
+        event = record.event
+        aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+    return aggregates
+
+
+def load_batch(store: EventStore, batch_id: UUID, at: datetime | None = None) -> tuple[Batch, dict[UUID, Any]]:
+    if at is None:
+        batch: Batch = store.get(batch_id, "batch")
+        return batch, store.get_many(batch.job_uuids)
+    folded = fold(store.history([batch_id], until=at))
+    if batch_id not in folded:
+        raise NotFoundError("batch", batch_id)
+    batch = folded[batch_id]
+    return batch, fold(store.history(batch.job_uuids, until=at))
+
+
+def status_document(batch: Batch, jobs: dict[UUID, Any]) -> dict[str, Any]:
+    return {
+        "batch_id": str(batch.id),
+        "status": batch.status.value,
+        "tenant": batch.tenant,
+        "user_id": batch.user_id,
+        "jobs": [
+            {
+                "job_uuid": str(job_uuid),
+                "status": jobs[job_uuid].status.value if job_uuid in jobs else "UNKNOWN",
+                "attempts": jobs[job_uuid].attempts if job_uuid in jobs else 0,
+                "progress": jobs[job_uuid].progress if job_uuid in jobs else None,
+                "error": _public_error(jobs[job_uuid].error) if job_uuid in jobs else None,
+            }
+            for job_uuid in batch.job_uuids
+        ],
+        "reports": [
+            {"kind": r["kind"], "status": r["status"], "sent_at": occurred_at(r["sent_at"])} for r in batch.reports
+        ],
+    }
+
+
+def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    return dict(error) if error else None
+
+
+def status_table(doc: dict[str, Any]) -> str:
+    lines = [f"batch {doc['batch_id']}  {doc['status']}  (tenant {doc['tenant']}, user {doc['user_id']})", ""]
+    lines.append(f"{'JOB':36}  {'STATUS':10}  {'ATTEMPTS':>8}  {'PROGRESS':>8}  ERROR")
+    for job in doc["jobs"]:
+        progress = "" if job["progress"] is None else f"{job['progress'] * 100:.0f}%"
+        error = f"{job['error']['code']}: {job['error']['reason']}" if job["error"] else ""
+        lines.append(f"{job['job_uuid']:36}  {job['status']:10}  {job['attempts']:>8}  {progress:>8}  {error}")
+    if doc["reports"]:
+        lines.append("")
+        lines.extend(f"report {r['kind']}: {r['status']} at {r['sent_at']}" for r in doc["reports"])
+    return "\n".join(lines)
+
+
+def event_envelopes(
+    store: EventStore, *, batch_id: UUID | None, job_uuid: UUID | None, since: int
+) -> list[dict[str, Any]]:
+    if batch_id is None and job_uuid is None:
+        return [envelope(r.position, r.event) for r in store.read(since, 10_000)]
+    ids: list[UUID] = []
+    if batch_id is not None:
+        batch: Batch = store.get(batch_id, "batch")
+        ids += [batch_id, *batch.job_uuids]
+    if job_uuid is not None:
+        ids.append(job_uuid)
+    return [envelope(r.position, r.event) for r in store.history(ids) if r.position > since]
+
+
+def event_line(env: dict[str, Any]) -> str:
+    data = env["data"]
+    detail = ""
+    if "error" in data and isinstance(data["error"], dict):
+        detail = f" {data['error'].get('code')}: {data['error'].get('reason')}"
+    elif "reason" in data and data["reason"]:
+        detail = f" {data['reason']}"
+    return f"{env['position']:>8}  {env['occurred_at']}  {env['type']:30} {env['aggregate_id']}{detail}"

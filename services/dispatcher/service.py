@@ -1,0 +1,202 @@
+"""The dispatcher process: intake of manifests and commands, reactions, dispatch, recovery.
+
+Thin handlers: decode, one application call on the dispatcher's own thread, act
+on the returned effects. It also runs the relay (it leads, by advisory lock, so
+one relay publishes at a time) and the scan for orphaned and stuck jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+
+from contracts import names
+from contracts.commands import CancelJob, Command, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
+from contracts.errors import ContractError
+from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_manifest_size, content_fingerprint
+from contracts.parsing import decode
+from domain.errors import DomainError
+from domain.retry import BackoffPolicy
+from domain.submission import BatchDraft, JobDraft
+from services.adapters.batching import Batcher
+from services.adapters.bus import Bus, Delivery, Message, Verdict
+from services.adapters.locks import Locks
+from services.adapters.logging import get_logger
+from services.adapters.relay import Relay
+from services.adapters.replies import accept, refuse
+from services.adapters.settings import Settings
+from services.adapters.store import EventStore, NotFoundError
+from services.dispatcher.application import Dispatcher, Effects
+from services.dispatcher.manifests import fetch_manifest
+from services.dispatcher.recovery import scan_workers
+from services.dispatcher.view import DispatchView
+
+log = get_logger("batchq.dispatcher")
+R = TypeVar("R")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_draft(submission: Submission, jobs: list[JobSpec], fingerprint: str) -> BatchDraft:
+    return BatchDraft(
+        batch_id=submission.batch_id,
+        tenant=submission.tenant,
+        user_id=submission.user_id,
+        trace_id=submission.trace_id or uuid.uuid4().hex,
+        depositor_email=submission.depositor_email,
+        fingerprint=fingerprint,
+        tags=submission.tags.model_dump(mode="json"),
+        jobs=[
+            JobDraft(
+                job_uuid=spec.job_uuid,
+                handler=spec.handler,
+                params=dict(spec.params),
+                payload_url=str(spec.payload_url) if spec.payload_url else None,
+                depends_on=list(spec.depends_on),
+                max_attempts=spec.max_attempts,
+                item=spec.item.model_dump() if spec.item else None,
+            )
+            for spec in jobs
+        ],
+    )
+
+
+class DispatcherService:
+    def __init__(self, settings: Settings, store: EventStore, bus: Bus, locks: Locks) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.locks = locks
+        self.limits = Limits(max_jobs=settings.max_jobs, max_manifest_bytes=settings.max_manifest_bytes)
+        backoff = BackoffPolicy(settings.retry_base_seconds, settings.retry_cap_seconds)
+        self.app = Dispatcher(store, DispatchView(), utcnow, random.random, backoff)
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="dispatcher")
+        self.relay = Relay(store, bus)
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.wakeups: set[asyncio.Task[None]] = set()
+        self.outcomes: Batcher[uuid.UUID, None] = Batcher(self._outcomes, max_size=200, linger=0.005)
+        self.commands: dict[type, Callable[[Any, str], Effects]] = {
+            RetryJob: lambda c, who: self.app.retry_job(c.job_uuid, c.override, c.reason, who),
+            CancelJob: lambda c, who: self.app.cancel_job(c.job_uuid, who),
+            DeleteBatch: lambda c, who: self.app.delete_batch(c.batch_id, who),
+            UpdateReporting: lambda c, who: self.app.update_reporting(c.batch_id, who),
+            PauseQueue: lambda c, who: self.app.pause_queue(who, c.reason),
+            ResumeQueue: lambda c, who: self.app.resume_queue(who, c.reason),
+        }
+
+    async def _call(self, func: Callable[..., R], *args: Any) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self.thread, func, *args)
+
+    async def start(self) -> None:
+        await self.bus.connect()
+        await self.locks.lead()  # one active dispatcher; others wait here as standbys
+        await self._carry_out(await self._call(self.app.rebuild))
+        self.tasks = [
+            asyncio.create_task(self.relay.run(self.stopping)),
+            asyncio.create_task(self._scan_forever()),
+        ]
+        await self.bus.consume(names.DISPATCHER_EVENTS_QUEUE, self.on_event, prefetch=400)
+        await self.bus.consume(names.DISPATCHER_MANIFESTS_QUEUE, self.on_manifest, prefetch=2)
+        await self.bus.consume(names.DISPATCHER_COMMANDS_QUEUE, self.on_command, prefetch=8)
+        log.info("dispatcher_started")
+
+    async def stop(self) -> None:
+        for queue in (names.DISPATCHER_MANIFESTS_QUEUE, names.DISPATCHER_COMMANDS_QUEUE, names.DISPATCHER_EVENTS_QUEUE):
+            await self.bus.stop_consuming(queue)
+        await self.outcomes.drain()
+        self.stopping.set()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        await self.bus.close()
+        await self.locks.close()
+        self.thread.shutdown(wait=True)
+        log.info("dispatcher_stopped")
+
+    # -- handlers ----------------------------------------------------------------
+
+    async def on_manifest(self, delivery: Delivery) -> Verdict:
+        try:
+            check_manifest_size(len(delivery.body), self.limits)
+            submission = decode(Submission, delivery.body)
+            jobs = submission.jobs
+            if jobs is None:
+                jobs = await fetch_manifest(
+                    str(submission.manifest_url), self.limits, self.settings.http_timeout_seconds
+                )
+            check_limits(jobs, self.limits)
+            draft = to_draft(submission, jobs, content_fingerprint(submission))
+            effects = await self._call(self.app.submit, draft)
+        except (ContractError, DomainError) as error:
+            return await refuse(self.bus, delivery, error.code, error.reason)
+        await self._carry_out(effects)
+        return await accept(self.bus, delivery, effects.result)
+
+    async def on_command(self, delivery: Delivery) -> Verdict:
+        try:
+            command: Any = decode(Command, delivery.body)
+            requested_by = delivery.user_id or command.user_id or "admin"
+            effects = await self._call(self.commands[type(command)], command, requested_by)
+        except (ContractError, DomainError, NotFoundError) as error:
+            return await refuse(self.bus, delivery, error.code, error.reason)  # type: ignore[union-attr]
+        log.info("command_done", command=command.command, requested_by=requested_by, result=effects.result)
+        await self._carry_out(effects)
+        return await accept(self.bus, delivery, effects.result)
+
+    async def on_event(self, delivery: Delivery) -> Verdict:
+        try:
+            envelope = orjson.loads(delivery.body)
+            job_uuid = uuid.UUID(envelope["aggregate_id"])
+        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as error:
+            return Verdict.reject(f"INVALID_MESSAGE: not an event envelope: {error}")
+        await self.outcomes.submit(job_uuid)
+        return Verdict.ack()
+
+    async def _outcomes(self, job_uuids: list[uuid.UUID]) -> list[None]:
+        effects = await self._call(self.app.jobs_changed, list(dict.fromkeys(job_uuids)))
+        await self._carry_out(effects)
+        return [None] * len(job_uuids)
+
+    # -- effects -----------------------------------------------------------------
+
+    async def _carry_out(self, effects: Effects) -> None:
+        if effects.dispatch:
+            messages = [
+                Message(
+                    routing_key=d.pool,
+                    body=orjson.dumps({"schema_version": 1, "job_uuid": str(d.job_uuid), "batch_id": str(d.batch_id)}),
+                )
+                for d in effects.dispatch
+            ]
+            await self.bus.publish_many(names.JOBS_EXCHANGE, messages)
+        loop = asyncio.get_running_loop()
+        for job_uuid, due in effects.timers:
+            delay = max(0.0, (due - utcnow()).total_seconds())
+            loop.call_later(delay, self._wake, job_uuid)
+
+    def _wake(self, job_uuid: uuid.UUID) -> None:
+        if not self.stopping.is_set():
+            task = asyncio.create_task(self.outcomes.submit(job_uuid))
+            self.wakeups.add(task)
+            task.add_done_callback(self.wakeups.discard)
+
+    async def _scan_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                effects = await scan_workers(self.app, self.locks, self._call, self.settings, utcnow())
+                await self._carry_out(effects)
+            except Exception:
+                log.exception("scan_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.scan_seconds)

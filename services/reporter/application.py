@@ -1,0 +1,64 @@
+"""The reporter's use case: tell the depositor where a batch stands, once per report.
+
+The email goes out before `BatchReported` is recorded: a crash in between sends
+it again with the same Message-ID (at least once); a redelivered trigger finds
+the batch already concluded and sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from domain.batch import REPORTING_STATES, Batch
+from domain.job import Job
+from domain.states import BatchStatus, JobStatus
+from services.adapters.logging import get_logger
+from services.adapters.store import ConflictError, EventStore
+from services.reporter.mailer import Mailer
+from services.reporter.rendering import message_id, render
+
+log = get_logger("batchq.reporter")
+
+BATCH_TOPICS = ("batchq:BatchReportingStarted", "batchq:BatchUpdateReportingRequested")
+
+
+class Reporter:
+    def __init__(self, store: EventStore, mailer: Mailer, mail_from: str, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.mailer = mailer
+        self.mail_from = mail_from
+        self.clock = clock
+
+    def report(self, batch_id: UUID) -> BatchStatus | None:
+        """Report the batch if it awaits a report; return its final status, or None if nothing was owed."""
+        for _ in range(3):
+            batch: Batch = self.store.get(batch_id, "batch")
+            if batch.status not in REPORTING_STATES:
+                return None
+            jobs: dict[str, Job] = {str(k): v for k, v in self.store.get_many(batch.job_uuids).items()}
+            states = {job_uuid: job.status.value for job_uuid, job in jobs.items()}
+            done = sum(1 for job in jobs.values() if job.status is JobStatus.COMPLETED or job.skipped_as_done)
+            plan = batch.plan_report(states, done)
+            now = self.clock()
+            ident = message_id(batch)
+            if plan.send:
+                self.mailer.send(render(batch, jobs, plan, self.mail_from, now))
+            batch.conclude(plan, ident, now)
+            try:
+                self.store.save(batch)
+            except ConflictError:
+                continue
+            log.info("batch_reported", batch_id=str(batch_id), kind=plan.kind, outcome=plan.outcome.value,
+                     sent=plan.send, changed=len(plan.changed), user_id=batch.user_id, trace_id=batch.trace_id)
+            return batch.status
+        return None
+
+    def owed(self) -> list[UUID]:
+        """Batches left waiting for a report (a crash before the trigger was handled)."""
+        position, candidates = 0, set()
+        while records := self.store.read(position, 5000, topics=BATCH_TOPICS):
+            candidates.update(r.event.originator_id for r in records)
+            position = records[-1].position
+        return [b for b, batch in self.store.get_many(candidates).items() if batch.status in REPORTING_STATES]

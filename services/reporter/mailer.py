@@ -1,0 +1,39 @@
+"""Sending reports: over SMTP, or into a folder as .eml files in the embedded mode."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class SmtpMailer:
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or (465 if parsed.scheme == "smtps" else 25)
+        self.tls = parsed.scheme == "smtps"
+        self.user, self.password = parsed.username, parsed.password
+
+    def send(self, message: EmailMessage) -> None:
+        client_class = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
+        with client_class(self.host, self.port, timeout=30) as client:
+            if self.user:
+                client.login(self.user, self.password or "")
+            client.send_message(message)
+
+
+class FolderMailer:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def send(self, message: EmailMessage) -> None:
+        name = str(message["Message-ID"]).strip("<>").replace("@", "_")
+        (self.folder / f"{name}.eml").write_bytes(bytes(message))

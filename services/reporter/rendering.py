@@ -1,0 +1,48 @@
+"""The status report email: subject with the batch id and outcome, a line per job."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from domain.batch import Batch
+from domain.job import Job
+from domain.reporting import ReportPlan
+
+
+def message_id(batch: Batch) -> str:
+    """Stable per report: a resent report carries the same id, so mail clients dedupe it."""
+    return f"<report-{len(batch.reports) + 1}.{batch.id}@batchq>"
+
+
+def render(batch: Batch, jobs: dict[str, Job], plan: ReportPlan, mail_from: str, sent_at: object) -> EmailMessage:
+    kind = "Update: " if plan.kind == "update" else ""
+    msg = EmailMessage()
+    msg["Subject"] = f"{kind}batch {batch.id} {plan.outcome.value}"
+    msg["From"] = mail_from
+    msg["To"] = batch.depositor_email
+    msg["Message-ID"] = message_id(batch)
+    msg["Date"] = format_datetime(sent_at)  # type: ignore[arg-type]
+    msg["X-Batchq-Batch-Id"] = str(batch.id)
+    counts: dict[str, int] = {}
+    for state in plan.job_states.values():
+        counts[state] = counts.get(state, 0) + 1
+    lines = [
+        f"Batch {batch.id} is {plan.outcome.value}.",
+        "Jobs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())),
+        "",
+    ]
+    if plan.kind == "update":
+        lines += ["Changed since the last report:", *(_line(jobs[j]) for j in plan.changed), ""]
+    lines += ["Every job:", *(_line(jobs[j]) for j in sorted(plan.job_states))]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+def _line(job: Job) -> str:
+    line = f"  {job.id}  {job.status.value}"
+    if job.error and job.status.value in ("FAILED", "ABANDONED"):
+        line += f"  {job.error.get('code')}: {job.error.get('reason')}"
+    if job.skipped_because:
+        line += f"  ({job.skipped_because.get('reason')})"
+    return line

@@ -1,0 +1,25 @@
+"""The worker's composition root: nothing connects at import."""
+
+from __future__ import annotations
+
+from services.adapters.amqp import AmqpBus
+from services.adapters.bus import Bus
+from services.adapters.locks import Locks, PostgresLocks
+from services.adapters.settings import Settings
+from services.adapters.store import EventStore
+from services.worker.handlers import Handler
+from services.worker.service import WorkerService
+
+
+def build(
+    settings: Settings,
+    *,
+    store: EventStore | None = None,
+    bus: Bus | None = None,
+    locks: Locks | None = None,
+    handlers: dict[str, Handler] | None = None,
+) -> WorkerService:
+    store = store or EventStore.postgres(settings.database_url)
+    bus = bus or AmqpBus(settings.amqp_url)
+    locks = locks or PostgresLocks(settings.database_url)
+    return WorkerService(settings, store, bus, locks, handlers)
