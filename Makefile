@@ -1,0 +1,7 @@
+.PHONY: test demo
+
+test:
+	scripts/test
+
+demo:
+	scripts/demo
