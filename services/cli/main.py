@@ -156,7 +156,7 @@ async def _submit(settings: Settings, file: Path, wait: bool) -> int:
 
 def follow(store: EventStore, batch_id: UUID) -> int:
     """Show a progress bar (settled / total, rate, ETA) until the batch is final."""
-    started = time.monotonic()
+    started, shown = time.monotonic(), (-1, "")
     while True:
         doc = views.status_document(*views.load_batch(store, batch_id))
         total = len(doc["jobs"])
@@ -165,8 +165,11 @@ def follow(store: EventStore, batch_id: UUID) -> int:
         rate = settled / elapsed
         eta = (total - settled) / rate if rate else float("inf")
         bar = "#" * int(30 * settled / max(total, 1))
-        print(f"\r[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {doc['status']}  ",
-              end="", file=sys.stderr, flush=True)
+        line = f"[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {doc['status']}"
+        if (settled, doc["status"]) != shown:  # a terminal redraws one line; a log gets one per change
+            tty = sys.stderr.isatty()
+            print("\r" + line if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+            shown = (settled, doc["status"])
         if doc["status"] in FINAL:
             print(file=sys.stderr)
             print(f"batch {batch_id} {doc['status']}")

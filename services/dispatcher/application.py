@@ -75,15 +75,17 @@ class Dispatcher:
         while records := self.store.read(position, page, topics=BATCH_SUBMITTED_TOPICS):
             for record in records:
                 batch = self.store.get(record.event.originator_id)
-                if batch.status not in (BatchStatus.COMPLETED, BatchStatus.DELETED):
+                # FAILED batches too: an admin may have retried one of their jobs.
+                if batch.status in (BatchStatus.PENDING, BatchStatus.PROCESSING, BatchStatus.FAILED):
                     self.view.add_batch(batch)
                     self.view.set_batch_status(batch.id, batch.status)
                     for job in self.store.get_many(batch.job_uuids).values():
                         self.view.track(job)
             position = records[-1].position
         effects = Effects()
-        for batch_id in self.view.live_batches():
+        for batch_id in list(self.view.batches):
             effects.merge(self._react(self.store.get_many(self.view.jobs_of(batch_id)).values()))
+            self._forget_if_settled(batch_id)
         log.info("view_rebuilt", batches=len(self.view.batches), jobs=len(self.view.jobs))
         return effects
 
@@ -267,15 +269,23 @@ class Dispatcher:
 
     def _maybe_start_reporting(self, batch_id: UUID, now: datetime) -> None:
         entry = self.view.batches.get(batch_id)
-        if entry is None or entry.status is not BatchStatus.PROCESSING or not entry.tally.all_settled:
+        if entry is None:
             return
-        batch: Batch = self.store.get(batch_id, "batch")
-        if batch.status is BatchStatus.PROCESSING:
-            batch.start_reporting(entry.tally, now)
-            self.store.save(batch)
-            log.info("batch_reporting_started", batch_id=str(batch_id), counts=entry.tally.as_dict(),
-                     user_id=batch.user_id, trace_id=batch.trace_id)
-        entry.status = batch.status
+        if entry.status is BatchStatus.PROCESSING and entry.tally.all_settled:
+            batch: Batch = self.store.get(batch_id, "batch")
+            if batch.status is BatchStatus.PROCESSING:
+                batch.start_reporting(entry.tally, now)
+                self.store.save(batch)
+                log.info("batch_reporting_started", batch_id=str(batch_id), counts=entry.tally.as_dict(),
+                         user_id=batch.user_id, trace_id=batch.trace_id)
+            entry.status = batch.status
+        self._forget_if_settled(batch_id)
+
+    def _forget_if_settled(self, batch_id: UUID) -> None:
+        """Nothing is left to dispatch or follow: keep memory bounded by live work only."""
+        entry = self.view.batches.get(batch_id)
+        if entry is not None and entry.status is not BatchStatus.PROCESSING and entry.tally.all_settled:
+            self.view.forget_batch(batch_id)
 
     def _log_change(self, job: Job) -> None:
         log.info("job_" + job.status.value.lower(), job_uuid=str(job.id), batch_id=str(job.batch_id),

@@ -76,6 +76,17 @@ class DispatchView:
         entry = self.jobs.get(job_uuid)
         return entry is not None and version > entry.version
 
+    def forget_batch(self, batch_id: UUID) -> None:
+        """Let go of a batch whose jobs have all settled; a retry takes it back in."""
+        entry = self.batches.pop(batch_id, None)
+        if entry is None:
+            return
+        for job_uuid in entry.job_uuids:
+            job = self.jobs.pop(job_uuid, None)
+            if job is not None:
+                for dep in job.depends_on:
+                    self.dependents.pop(dep, None)
+
     def status_of(self, job_uuid: UUID) -> JobStatus:
         return self.jobs[job_uuid].status
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -169,13 +170,22 @@ class WorkerService:
         claim = (job.id, job.attempts)
         ctx = self.running[claim]
         self.live[claim] = job
+        context = {"job_uuid": str(job.id), "batch_id": str(job.batch_id), "user_id": job.user_id,
+                   "trace_id": job.trace_id, "attempt": job.attempts, "worker_id": self.worker_id}
+        log.info("job_started", handler=job.handler, **context)
+        started = time.monotonic()
         try:
             outcome = await self._execute(job, ctx)
             accepted = await self.outcomes.submit((job, outcome))
+            duration_ms = round((time.monotonic() - started) * 1000, 1)
             if not accepted:
-                log.warning("late_result_refused", job_uuid=str(job.id), attempt=job.attempts, worker_id=self.worker_id)
+                log.warning("late_result_refused", **context)
             elif isinstance(outcome, Completed):
                 self.completed += 1
+                log.info("job_completed", duration_ms=duration_ms, **context)
+            elif isinstance(outcome, Failed):
+                log.info("job_failed", code=outcome.error["code"], reason=outcome.error["reason"],
+                         stage=outcome.error["stage"], duration_ms=duration_ms, **context)
         finally:
             self.running.pop(claim, None)
             self.live.pop(claim, None)
