@@ -101,7 +101,9 @@ class JobFailed(BatchqEvent):
     def apply(self, job: Job) -> None:
         job.status = JobStatus.FAILED
         job.error = self.error
-        if self.error.get("code") in INFRASTRUCTURE_ERRORS:
+        # The platform's failures are free, up to a point: a job that keeps killing
+        # its workers starts spending attempts like any other failure.
+        if self.error.get("code") in INFRASTRUCTURE_ERRORS and job.free_attempts < MAX_FREE_ATTEMPTS:
             job.free_attempts += 1
 
 
@@ -302,11 +304,7 @@ class Job(BatchqAggregate):
 
     @property
     def may_retry_automatically(self) -> bool:
-        if self.status is not JobStatus.FAILED:
-            return False
-        if self.error_code in INFRASTRUCTURE_ERRORS and self.free_attempts <= MAX_FREE_ATTEMPTS:
-            return True
-        return self.attempts_spent < self.max_attempts
+        return self.status is JobStatus.FAILED and self.attempts_spent < self.max_attempts
 
 
 def infrastructure_error(code: str, reason: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from domain.batch import Batch, submit_batch
 from domain.dependencies import check_graph
 from domain.item import Item, claim_item, item_id
 from domain.job import Job, submit_job
+from domain.states import JobStatus
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class BatchDraft:
 class ItemOwner:
     job_uuid: UUID
     status: str
+    item: Item | None = None  # given, a new job can take over an item its owner never ran
+
+    @property
+    def never_ran(self) -> bool:
+        return self.status == JobStatus.CANCELLED
 
 
 @dataclass
@@ -99,10 +105,13 @@ def create_batch(draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datet
         if spec.item:
             key = item_id(draft.tenant, spec.item)
             owner = owners.get(key)
-            if owner is not None:
+            if key in claims:
+                job.skip(claims[key].owner, JobStatus.PENDING, now)
+            elif owner is not None and owner.never_ran and owner.item is not None:
+                owner.item.reclaim(spec.job_uuid, now)
+                claims[key] = owner.item
+            elif owner is not None:
                 job.skip(owner.job_uuid, owner.status, now)
-            elif key in claims:
-                job.skip(claims[key].owner, "PENDING", now)
             else:
                 claims[key] = claim_item(
                     batch_id=draft.batch_id, item=spec.item, job_uuid=spec.job_uuid, now=now, **provenance

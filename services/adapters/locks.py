@@ -87,10 +87,13 @@ class PostgresLocks:
             await self._fetch("SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", (keys,))
 
     async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
-        wanted = {job_lock_key(j, a) & 0xFFFFFFFFFFFFFFFF: (j, a) for j, a in keys}
+        # pg_locks splits a bigint key into two oids; shifting them back in SQL
+        # wraps to the same signed 64-bit value the key was taken with.
+        wanted = {job_lock_key(j, a): (j, a) for j, a in keys}
         rows = await self._fetch(
             "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
-            "WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+            "WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
         return {wanted[int(r[0])] for r in rows if int(r[0]) in wanted}  # type: ignore[call-overload]
 

@@ -156,23 +156,23 @@ async def _submit(settings: Settings, file: Path, wait: bool) -> int:
 
 def follow(store: EventStore, batch_id: UUID) -> int:
     """Show a progress bar (settled / total, rate, ETA) until the batch is final."""
+    progress = views.BatchProgress(store, batch_id)
     started, shown = time.monotonic(), (-1, "")
     while True:
-        doc = views.status_document(*views.load_batch(store, batch_id))
-        total = len(doc["jobs"])
-        settled = sum(1 for j in doc["jobs"] if j["status"] not in ("PENDING", "PROCESSING"))
+        settled, total, status = progress.poll()
         elapsed = max(time.monotonic() - started, 1e-6)
         rate = settled / elapsed
         eta = (total - settled) / rate if rate else float("inf")
         bar = "#" * int(30 * settled / max(total, 1))
-        line = f"[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {doc['status']}"
-        if (settled, doc["status"]) != shown:  # a terminal redraws one line; a log gets one per change
+        line = f"[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {status}"
+        if (settled, status) != shown:  # a terminal redraws one line; a log gets one per change
             tty = sys.stderr.isatty()
             print("\r" + line if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
-            shown = (settled, doc["status"])
-        if doc["status"] in FINAL:
-            print(file=sys.stderr)
-            print(f"batch {batch_id} {doc['status']}")
+            shown = (settled, status)
+        if status in FINAL:
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            print(f"batch {batch_id} {status}")
             return EXIT_OK
         time.sleep(0.5)
 

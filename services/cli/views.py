@@ -96,3 +96,39 @@ def event_line(env: dict[str, Any]) -> str:
     elif "reason" in data and data["reason"]:
         detail = f" {data['reason']}"
     return f"{env['position']:>8}  {env['occurred_at']}  {env['type']:30} {env['aggregate_id']}{detail}"
+
+
+OUTCOME_TOPICS = tuple(
+    f"batchq:{name}"
+    for name in ("JobCompleted", "JobFailed", "JobCancelled", "JobSkipped", "JobAbandoned", "JobRetried")
+)
+SETTLING_EVENTS = frozenset({"JobCompleted", "JobFailed", "JobCancelled", "JobSkipped", "JobAbandoned"})
+
+
+class BatchProgress:
+    """How many of a batch's jobs have settled, followed along the event log.
+
+    Each poll reads only the outcome events recorded since the last one, so
+    following a 100,000-job batch costs no more per poll than a small one.
+    """
+
+    def __init__(self, store: EventStore, batch_id: UUID) -> None:
+        self.store = store
+        self.batch_id = batch_id
+        history = store.history([batch_id])
+        if not history:
+            raise NotFoundError("batch", batch_id)
+        self.position = history[0].position
+        self.total = len(fold(history)[batch_id].job_uuids)
+        self.last_event: dict[UUID, str] = {}
+
+    def poll(self) -> tuple[int, int, str]:
+        """(settled, total, batch status) now."""
+        while records := self.store.read(self.position, 10_000, topics=OUTCOME_TOPICS):
+            for record in records:
+                if getattr(record.event, "batch_id", None) == self.batch_id:
+                    self.last_event[record.event.originator_id] = type(record.event).__name__
+            self.position = records[-1].position
+        settled = sum(1 for name in self.last_event.values() if name in SETTLING_EVENTS)
+        status = fold(self.store.history([self.batch_id]))[self.batch_id].status.value
+        return settled, self.total, status

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.batch import Batch
+from domain.batch import REPORTING_STATES, Batch
 from domain.dependencies import is_ready, transitive_dependents
-from domain.errors import DomainError
+from domain.errors import DomainError, IllegalTransitionError
 from domain.item import Item
 from domain.job import Job
 from domain.queue import Queue, QUEUE_ID, create_queue
@@ -110,7 +110,7 @@ class Dispatcher:
         items: dict[UUID, Item] = self.store.get_many(item_ids(draft))
         owner_jobs = self.store.get_many(item.owner for item in items.values())
         return {
-            item_id: ItemOwner(item.owner, owner_jobs[item.owner].status.value)
+            item_id: ItemOwner(item.owner, owner_jobs[item.owner].status.value, item)
             for item_id, item in items.items()
             if item.owner in owner_jobs
         }
@@ -197,12 +197,10 @@ class Dispatcher:
         work = list(jobs)
         while work:
             job = work.pop()
-            self.view.track(job)
-            follow_ups = self._next_steps(job, known, now, effects)
-            work.extend(follow_ups)
+            work.extend(self._next_steps(job, known, now, effects))
         changed = [j for j in known.values() if j.pending_events]
         self.store.save(*changed)
-        for job in changed:
+        for job in known.values():  # only saved state enters the view
             self.view.track(job)
         for job in changed:
             self._log_change(job)
@@ -232,12 +230,14 @@ class Dispatcher:
                 return [job]
             return self._cancel_dependents(job, known, now)
         if status is JobStatus.COMPLETED or job.skipped_as_done:
-            return self._load([d for d in self.view.dependents_of(job.id) if self._pending(d)], known)
+            return self._load([d for d in self.view.dependents_of(job.id) if self._pending(d, known)], known)
         if status in (JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.ABANDONED):
             return self._cancel_dependents(job, known, now)
         return []
 
-    def _pending(self, job_uuid: UUID) -> bool:
+    def _pending(self, job_uuid: UUID, known: dict[UUID, Job] | None = None) -> bool:
+        if known and job_uuid in known:
+            return known[job_uuid].status is JobStatus.PENDING
         return self.view.status_of(job_uuid) is JobStatus.PENDING
 
     def _ready(self, job: Job, known: dict[UUID, Job]) -> bool:
@@ -254,7 +254,7 @@ class Dispatcher:
         return entry is not None and entry.status is BatchStatus.DELETED
 
     def _cancel_dependents(self, job: Job, known: dict[UUID, Job], now: datetime) -> list[Job]:
-        waiting = [d for d in transitive_dependents(job.id, self.view.dependents_of) if self._pending(d)]
+        waiting = [d for d in transitive_dependents(job.id, self.view.dependents_of) if self._pending(d, known)]
         cancelled = []
         for dependent in self._load(waiting, known):
             if dependent.status is JobStatus.PENDING:
@@ -295,6 +295,11 @@ class Dispatcher:
 
     def retry_job(self, job_uuid: UUID, override: bool, reason: str, requested_by: str) -> Effects:
         job: Job = self.store.get(job_uuid, "job")
+        batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
+        if batch.status in REPORTING_STATES:
+            # The report being written describes this job: retry once it has gone out.
+            raise IllegalTransitionError("batch", batch.id, batch.status.value, f"retry job {job_uuid}",
+                                         "wait until the report has gone out")
         self._ensure_tracked(job)
         job.retry(requested_by, reason, override, self.clock())
         if job.item and override:

@@ -145,8 +145,9 @@ class WorkerService:
 
     async def _claim(self, job_uuids: list[uuid.UUID]) -> list[Job | None]:
         pending = await asyncio.to_thread(self.app.pending, list(dict.fromkeys(job_uuids)))
-        wanted = [(job.id, job.attempts + 1) for job in pending.values()]
-        for claim in wanted:  # heartbeat names the claim before it exists: see recovery
+        # A claim this process is already making (a duplicate delivery) is left to that one.
+        wanted = [(job.id, job.attempts + 1) for job in pending.values() if (job.id, job.attempts + 1) not in self.running]
+        for claim in wanted:  # the heartbeat names a claim before it exists: see dispatcher.recovery
             self.running[claim] = self._context(pending[claim[0]], claim[1])
         await self._beat()
         held = await self.locks.try_hold(wanted)

@@ -12,7 +12,13 @@ from uuid import UUID
 
 import pytest
 
-from domain.dependencies import check_graph, dependents_index, find_cycle, is_ready, transitive_dependents
+from domain.dependencies import (
+    check_graph,
+    dependents_index,
+    find_cycle,
+    is_ready,
+    transitive_dependents,
+)
 from domain.errors import InvalidDependenciesError
 from domain.states import JobStatus
 from domain.submission import JobDraft, create_batch
@@ -79,7 +85,9 @@ def test_cycle_at_the_far_end_of_a_hundred_thousand_job_chain_is_found() -> None
     graph = chain(100_000)
     graph[job_id(100_000)] = [job_id(99_999)]
 
-    with pytest.raises(InvalidDependenciesError, match=f"cycle {job_id(99_999)} → {job_id(100_000)}"):
+    with pytest.raises(
+        InvalidDependenciesError, match=f"cycle {job_id(99_999)} → {job_id(100_000)}"
+    ):
         check_graph(graph)
 
 
@@ -117,7 +125,12 @@ def test_dependents_index_inverts_depends_on() -> None:
     assert dependents_index(three_level_chain()) == {J1: [J2, J5], J2: [J3], J3: [J4]}
 
 
-STATUS = {J1: JobStatus.COMPLETED, J2: JobStatus.PENDING, J3: JobStatus.FAILED, J4: JobStatus.SKIPPED}
+STATUS = {
+    J1: JobStatus.COMPLETED,
+    J2: JobStatus.PENDING,
+    J3: JobStatus.FAILED,
+    J4: JobStatus.SKIPPED,
+}
 DONE = {J4}  # J4 was skipped because its item was already done
 
 

@@ -66,7 +66,12 @@ def test_new_version_of_a_done_item_is_claimed_and_runs() -> None:
     assert new_events(job) == ["JobSubmitted"]
     assert new_events(claim) == ["ItemClaimed"]
     assert claim.id == item_id(TENANT, re_release)
-    assert (claim.target, claim.key, claim.item_version, claim.owner) == ("retailer-x", "release-42", 3, job.id)
+    assert (claim.target, claim.key, claim.item_version, claim.owner) == (
+        "retailer-x",
+        "release-42",
+        3,
+        job.id,
+    )
 
 
 def test_second_job_for_the_same_item_in_one_batch_is_skipped() -> None:
@@ -103,15 +108,20 @@ def test_item_ids_are_stable_and_listed_for_the_store_to_look_up() -> None:
     jobs = [JobDraft(job_id(1), item=RELEASE_42_V2), JobDraft(job_id(2))]
 
     assert item_ids(draft(jobs)) == [item_id(TENANT, dict(RELEASE_42_V2))]
-    assert item_id(TENANT, {"key": "release-42", "version": "2", "target": "retailer-x"}) == item_id(
-        TENANT, RELEASE_42_V2
-    )
+    assert item_id(
+        TENANT, {"key": "release-42", "version": "2", "target": "retailer-x"}
+    ) == item_id(TENANT, RELEASE_42_V2)
 
 
 def test_reclaiming_an_item_for_another_job_records_the_new_owner() -> None:
     claim = claim_item(
-        tenant=TENANT, user_id=USER_ID, trace_id=TRACE_ID, batch_id=job_id(100),
-        item=RELEASE_42_V2, job_uuid=EARLIER, now=at(0),
+        tenant=TENANT,
+        user_id=USER_ID,
+        trace_id=TRACE_ID,
+        batch_id=job_id(100),
+        item=RELEASE_42_V2,
+        job_uuid=EARLIER,
+        now=at(0),
     )
     new_events(claim)
 

@@ -200,7 +200,8 @@ def test_infrastructure_failures_do_not_spend_attempts(how: str) -> None:
     strict=True,
     reason="domain/job.py: JobFailed.apply (line 104-105) counts every infrastructure failure as"
     " free and attempts_spent (line 201) subtracts them all, so past MAX_FREE_ATTEMPTS they still"
-    " spend nothing and may_retry_automatically (line 307-309) retries a worker-killing job forever",
+    " spend nothing and may_retry_automatically (line 307-309) retries a worker-killing job"
+    " forever",
 )
 @pytest.mark.parametrize("how", ["WORKER_LOST", "JOB_STUCK"])
 def test_infrastructure_failures_past_the_free_budget_spend_attempts(how: str) -> None:
@@ -267,7 +268,9 @@ def test_flag_stuck_records_the_silence_and_fails_the_attempt() -> None:
     assert job.stuck_attempt == 1
 
 
-@pytest.mark.parametrize(("reported", "kept"), [(-0.5, 0.0), (0.0, 0.0), (0.25, 0.25), (1.0, 1.0), (1.7, 1.0)])
+@pytest.mark.parametrize(
+    ("reported", "kept"), [(-0.5, 0.0), (0.0, 0.0), (0.25, 0.25), (1.0, 1.0), (1.7, 1.0)]
+)
 def test_progress_is_clamped_to_between_zero_and_one(reported: float, kept: float) -> None:
     job = job_in(PROCESSING)
 
@@ -332,5 +335,9 @@ def test_skip_records_why_and_whether_the_item_was_done() -> None:
 
     [skipped] = job.collect_events()
     assert skipped.reason == f"item release-42 v2 for retailer-x is FAILED in job {job_id(7)}"
-    assert (skipped.earlier_job_uuid, skipped.earlier_status, skipped.as_done) == (job_id(7), "FAILED", False)
+    assert (skipped.earlier_job_uuid, skipped.earlier_status, skipped.as_done) == (
+        job_id(7),
+        "FAILED",
+        False,
+    )
     assert not job.skipped_as_done

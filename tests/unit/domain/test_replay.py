@@ -33,8 +33,16 @@ def report(batch: Batch, jobs: list[Job], message_id: str, minute: int) -> None:
 def busy_history() -> list[Aggregate]:
     """A batch of five jobs, taken through most of what can happen to them."""
     specs = [
-        JobDraft(job_id(1), handler="checksum", payload_url="http://127.0.0.1:8000/payload/1", item=ITEM),
-        JobDraft(job_id(2), handler="flaky", params={"fail_times": 2}, max_attempts=3, depends_on=[job_id(1)]),
+        JobDraft(
+            job_id(1), handler="checksum", payload_url="http://127.0.0.1:8000/payload/1", item=ITEM
+        ),
+        JobDraft(
+            job_id(2),
+            handler="flaky",
+            params={"fail_times": 2},
+            max_attempts=3,
+            depends_on=[job_id(1)],
+        ),
         JobDraft(job_id(3), depends_on=[job_id(2)]),
         JobDraft(job_id(4), item=DONE_ITEM),
         JobDraft(job_id(5), handler="fail", params={"code": "E42", "reason": "always"}),
@@ -42,7 +50,7 @@ def busy_history() -> list[Aggregate]:
     owners = {item_id(TENANT, DONE_ITEM): ItemOwner(job_id(800), "COMPLETED")}
     created = create_batch(draft(specs), owners, at(0))
     batch, jobs = created.batch, created.jobs
-    j1, j2, j3, j4, j5 = jobs
+    j1, j2, j3, _, j5 = jobs  # job 4 is skipped: its item was already done
     j1.start("worker-1", at(1))
     j1.report_progress(1, 0.5, at(2), message="downloaded")
     j1.complete(1, {"sha256": "ab" * 32, "size": 3}, at(3))
@@ -63,7 +71,11 @@ def busy_history() -> list[Aggregate]:
     j2.abandon(at(14))
     j3.cancel("dependency abandoned", at(14), cause_job_uuid=j2.id)
     j5.start("worker-1", at(15))
-    j5.fail(1, {"code": "E42", "reason": "always", "traceback": "Traceback …", "stage": "execution"}, at(16))
+    j5.fail(
+        1,
+        {"code": "E42", "reason": "always", "traceback": "Traceback …", "stage": "execution"},
+        at(16),
+    )
     tally = JobTally(total=5)
     for job in jobs:
         tally.move(None, job.status)
@@ -108,7 +120,9 @@ def test_replay_up_to_a_version_rebuilds_the_batch_as_it_was() -> None:
     batch = aggregates[0]
     app.save(*aggregates)
 
-    failed_at = app.repository.get(batch.id, version=5)  # submitted, started, reporting, reported, failed
+    failed_at = app.repository.get(
+        batch.id, version=5
+    )  # submitted, started, reporting, reported, failed
 
     assert failed_at.status is BatchStatus.FAILED
     assert [report["kind"] for report in failed_at.reports] == ["initial"]
@@ -124,10 +138,28 @@ def test_every_stored_topic_is_pinned_under_batchq() -> None:
     assert all(topic.startswith("batchq:") for topic in topics), sorted(topics)
     assert topics == {
         "batchq:" + name
-        for name in (
-            "BatchSubmitted BatchStarted BatchReportingStarted BatchReported BatchFailed"
-            " BatchUpdateReportingRequested BatchDeleted JobSubmitted JobStarted JobProgressed"
-            " JobCompleted JobFailed JobRetried JobCancelled JobSkipped JobAbandoned JobStuck"
-            " ItemClaimed ItemReclaimed QueueCreated QueuePaused QueueResumed"
-        ).split()
+        for name in [
+            "BatchSubmitted",
+            "BatchStarted",
+            "BatchReportingStarted",
+            "BatchReported",
+            "BatchFailed",
+            "BatchUpdateReportingRequested",
+            "BatchDeleted",
+            "JobSubmitted",
+            "JobStarted",
+            "JobProgressed",
+            "JobCompleted",
+            "JobFailed",
+            "JobRetried",
+            "JobCancelled",
+            "JobSkipped",
+            "JobAbandoned",
+            "JobStuck",
+            "ItemClaimed",
+            "ItemReclaimed",
+            "QueueCreated",
+            "QueuePaused",
+            "QueueResumed",
+        ]
     }

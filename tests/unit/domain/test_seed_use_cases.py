@@ -10,10 +10,9 @@ moves the batch to REPORTING as soon as every job is settled.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
-
-from datetime import datetime
 
 from domain.batch import Batch, submit_batch
 from domain.errors import IllegalTransitionError
@@ -64,7 +63,9 @@ class SeedRun:
     def report(self) -> ReportPlan:
         """The reporter: plan the report from the jobs as they are, then conclude."""
         job_states = {str(job.id): job.status.value for job in self.jobs.values()}
-        done = sum(job.status is JobStatus.COMPLETED or job.skipped_as_done for job in self.jobs.values())
+        done = sum(
+            job.status is JobStatus.COMPLETED or job.skipped_as_done for job in self.jobs.values()
+        )
         plan = self.batch.plan_report(job_states, done)
         self.batch.conclude(plan, f"<report-{self.minute}@batchq>", self.now())
         return plan
@@ -251,9 +252,14 @@ def batch_in(status: BatchStatus) -> SeedRun:
     run = SeedRun()
     if status is BatchStatus.PENDING:
         run.batch = submit_batch(
-            batch_id=job_id(100), tenant="acme", user_id="depositor-7", trace_id="t",
-            depositor_email="depositor@example.org", job_uuids=[job_id(n) for n in (1, 2, 3)],
-            fingerprint="f", now=at(0),
+            batch_id=job_id(100),
+            tenant="acme",
+            user_id="depositor-7",
+            trace_id="t",
+            depositor_email="depositor@example.org",
+            job_uuids=[job_id(n) for n in (1, 2, 3)],
+            fingerprint="f",
+            now=at(0),
         )
     elif status in (BatchStatus.REPORTING, BatchStatus.COMPLETED):
         processed_to_reporting(run, job_3_fails=False)
@@ -303,7 +309,9 @@ def test_any_batch_but_a_deleted_one_can_be_deleted(status: BatchStatus) -> None
         (BatchStatus.COMPLETED, "conclude reporting"),
     ],
 )
-def test_batch_refuses_a_decision_its_state_does_not_allow(status: BatchStatus, decision: str) -> None:
+def test_batch_refuses_a_decision_its_state_does_not_allow(
+    status: BatchStatus, decision: str
+) -> None:
     run = batch_in(status)
     version = run.batch.version
     plan = ReportPlan("initial", BatchStatus.COMPLETED, {}, [], True)

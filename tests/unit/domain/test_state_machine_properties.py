@@ -1,6 +1,6 @@
 """Random histories of a small batch keep the state machines' promises.
 
-Hypothesis drives a batch of 3–6 jobs (random acyclic `depends_on`, random
+Hypothesis drives a batch of 3 to 6 jobs (random acyclic `depends_on`, random
 `max_attempts`) with every decision the domain offers, in any order. A decision
 the state machine refuses must leave its aggregate untouched; one it accepts is
 appended to a global event log, and the invariants read that log the way an
@@ -78,8 +78,14 @@ class BatchHistory(RuleBasedStateMachine):
         for n in range(count):
             earlier = st.lists(st.sampled_from(range(n)), unique=True) if n else st.just([])
             deps = data.draw(earlier, label=f"job {n} depends on")
-            attempts = data.draw(st.integers(min_value=1, max_value=3), label=f"job {n} max_attempts")
-            specs.append(JobDraft(job_id(n + 1), depends_on=[job_id(d + 1) for d in deps], max_attempts=attempts))
+            attempts = data.draw(
+                st.integers(min_value=1, max_value=3), label=f"job {n} max_attempts"
+            )
+            specs.append(
+                JobDraft(
+                    job_id(n + 1), depends_on=[job_id(d + 1) for d in deps], max_attempts=attempts
+                )
+            )
         created = create_batch(draft(specs), {}, at(0))
         self.batch, self.jobs = created.batch, created.jobs
         self.by_id = {job.id: job for job in self.jobs}
@@ -99,7 +105,7 @@ class BatchHistory(RuleBasedStateMachine):
         self.minute += 1
         return at(self.minute)
 
-    def record(self, aggregate: Batch | Job) -> None:
+    def record(self, aggregate: Any) -> None:
         events = aggregate.pending_events[self.logged[aggregate.id] :]
         self.log.extend((aggregate.id, event) for event in events)
         self.logged[aggregate.id] += len(events)
@@ -107,7 +113,11 @@ class BatchHistory(RuleBasedStateMachine):
 
     def decide(self, aggregate: Batch | Job, decision: Callable[[datetime], object]) -> bool:
         """Take one decision; a refused one must leave the aggregate exactly as it was."""
-        version, pending, status = aggregate.version, len(aggregate.pending_events), aggregate.status
+        version, pending, status = (
+            aggregate.version,
+            len(aggregate.pending_events),
+            aggregate.status,
+        )
         try:
             decision(self.now())
         except (IllegalTransitionError, RetryLimitError):
@@ -124,7 +134,7 @@ class BatchHistory(RuleBasedStateMachine):
         return any(job.status in statuses for job in self.jobs)
 
     def job(self, index: int, *likely: JobStatus) -> Job:
-        """A job in one of the `likely` states if there is one (so decisions mostly apply), else any."""
+        """A job in one of the `likely` states if there is one (so decisions apply), else any."""
         candidates = [job for job in self.jobs if job.status in likely] or self.jobs
         return candidates[index % len(candidates)]
 
@@ -138,7 +148,10 @@ class BatchHistory(RuleBasedStateMachine):
         return is_ready(job.depends_on, lambda j: self.by_id[j].status, self.done)
 
     def accepts_retries(self) -> bool:
-        return self.batch.status not in REPORTING_STATES and self.batch.status is not BatchStatus.DELETED
+        return (
+            self.batch.status not in REPORTING_STATES
+            and self.batch.status is not BatchStatus.DELETED
+        )
 
     def ready_jobs(self) -> list[Job]:
         if self.batch.status is BatchStatus.DELETED:
@@ -146,14 +159,16 @@ class BatchHistory(RuleBasedStateMachine):
         return [job for job in self.jobs if job.status is JobStatus.PENDING and self.ready(job)]
 
     def orphans(self) -> list[tuple[Job, UUID]]:
-        """PENDING jobs waiting (maybe indirectly) for a job that failed for good or was cancelled."""
+        """PENDING jobs waiting, maybe indirectly, for a job failed for good or cancelled."""
         found = []
         for job in self.jobs:
             failed_for_good = job.status is JobStatus.FAILED and not job.may_retry_automatically
             gone = job.status in (JobStatus.CANCELLED, JobStatus.ABANDONED)
             skipped_undone = job.status is JobStatus.SKIPPED and not job.skipped_as_done
             if failed_for_good or gone or skipped_undone:
-                for dependent in transitive_dependents(job.id, lambda j: self.waiting_for.get(j, [])):
+                for dependent in transitive_dependents(
+                    job.id, lambda j: self.waiting_for.get(j, [])
+                ):
                     if self.by_id[dependent].status is JobStatus.PENDING:
                         found.append((self.by_id[dependent], job.id))
         return found
@@ -192,7 +207,9 @@ class BatchHistory(RuleBasedStateMachine):
     @rule(index=JOB, progress=st.floats(min_value=-1.0, max_value=2.0), stale=STALE)
     def report_progress(self, index: int, progress: float, stale: bool) -> None:
         job = self.job(index, JobStatus.PROCESSING)
-        if self.decide(job, lambda now: job.report_progress(self.attempt(job, stale), progress, now)):
+        if self.decide(
+            job, lambda now: job.report_progress(self.attempt(job, stale), progress, now)
+        ):
             assert job.progress is not None and 0.0 <= job.progress <= 1.0
 
     @precondition(lambda self: self.some(JobStatus.PROCESSING))
@@ -219,7 +236,9 @@ class BatchHistory(RuleBasedStateMachine):
         job = self.job(index, JobStatus.PROCESSING)
         self.decide(job, lambda now: job.lose_worker(self.attempt(job, stale), now))
 
-    @precondition(lambda self: self.accepts_retries() and self.some(JobStatus.FAILED, *TERMINAL_JOB_STATES))
+    @precondition(
+        lambda self: self.accepts_retries() and self.some(JobStatus.FAILED, *TERMINAL_JOB_STATES)
+    )
     @rule(index=JOB, override=st.booleans())
     def retry_job(self, index: int, override: bool) -> None:
         job = self.job(index, JobStatus.FAILED, *TERMINAL_JOB_STATES)
@@ -270,9 +289,13 @@ class BatchHistory(RuleBasedStateMachine):
     def cancel_dependents_of_settled_failures(self) -> None:
         for dependent, cause in self.orphans():
             if dependent.status is JobStatus.PENDING:
-                self.decide(dependent, lambda now, d=dependent, c=cause: d.cancel("dependency", now, c))
+                self.decide(
+                    dependent, lambda now, d=dependent, c=cause: d.cancel("dependency", now, c)
+                )
 
-    @precondition(lambda self: self.batch.status is BatchStatus.PROCESSING and self.tally.all_settled)
+    @precondition(
+        lambda self: self.batch.status is BatchStatus.PROCESSING and self.tally.all_settled
+    )
     @rule()
     def start_reporting(self) -> None:
         self.decide(self.batch, lambda now: self.batch.start_reporting(self.tally, now))
@@ -300,7 +323,9 @@ class BatchHistory(RuleBasedStateMachine):
     @rule()
     def request_update_reporting(self) -> None:
         unsettled = self.tally.total - self.tally.settled
-        self.decide(self.batch, lambda now: self.batch.request_update_reporting("admin", "", unsettled, now))
+        self.decide(
+            self.batch, lambda now: self.batch.request_update_reporting("admin", "", unsettled, now)
+        )
 
     @precondition(lambda self: self.batch.status is not BatchStatus.DELETED)
     @rule(admin_decides=st.integers(min_value=0, max_value=7))
@@ -312,7 +337,11 @@ class BatchHistory(RuleBasedStateMachine):
                 if job.status is JobStatus.PENDING:
                     self.decide(job, lambda now, j=job: j.cancel("batch deleted", now))
 
-    @rule(decision=st.sampled_from(["start", "start reporting", "report", "update reporting", "delete"]))
+    @rule(
+        decision=st.sampled_from(
+            ["start", "start reporting", "report", "update reporting", "delete"]
+        )
+    )
     def any_decision_on_the_batch(self, decision: str) -> None:
         """Whatever the batch's state: mostly refused, and a refusal must change nothing."""
         {
@@ -322,8 +351,12 @@ class BatchHistory(RuleBasedStateMachine):
             ),
             "report": self.report_and_conclude,
             "update reporting": self.request_update_reporting,
-            "delete": lambda: self.batch.status is BatchStatus.DELETED and self.delete_batch(0),
+            "delete": self.delete_again,
         }[decision]()
+
+    def delete_again(self) -> None:
+        if self.batch.status is BatchStatus.DELETED:  # (deleting a live batch is `delete_batch`)
+            self.delete_batch(admin_decides=0)
 
     # -- invariants ---------------------------------------------------------------------
 
@@ -337,6 +370,7 @@ class BatchHistory(RuleBasedStateMachine):
 
     @invariant()
     def attempts_spent_never_exceed_max_attempts(self) -> None:
+        # `attempts_spent` counts from the last manual retry, so this holds at every step.
         for job in self.jobs:
             assert 0 <= job.attempts_spent <= job.max_attempts, (job.id, job.attempts_spent)
 
@@ -373,16 +407,22 @@ class Audit:
             if name.startswith("Job"):
                 self.job_event(aggregate_id, name, event, depends_on)
             elif name in ("BatchCompleted", "BatchFailed"):
-                jobs = {job: state for job, state in self.status.items()}
+                jobs = dict(self.status)  # the batch enters a final state only when all are settled
                 assert all(state in SETTLED_JOB_STATES for state in jobs.values()), (name, jobs)
                 if name == "BatchCompleted":
-                    assert all(state == "COMPLETED" or job in self.done for job, state in jobs.items())
+                    assert all(
+                        state == "COMPLETED" or job in self.done for job, state in jobs.items()
+                    )
         self.position = len(log)
 
-    def job_event(self, job: UUID, name: str, event: Any, depends_on: dict[UUID, list[UUID]]) -> None:
+    def job_event(
+        self, job: UUID, name: str, event: Any, depends_on: dict[UUID, list[UUID]]
+    ) -> None:
         if name == "JobStarted":
             assert job not in self.cancelled, f"{job} started after it was cancelled"
-            waiting = [d for d in depends_on[job] if self.status[d] != "COMPLETED" and d not in self.done]
+            waiting = [
+                d for d in depends_on[job] if self.status[d] != "COMPLETED" and d not in self.done
+            ]
             assert not waiting, f"{job} started while {waiting} were not done"
         if name == "JobCancelled":
             self.cancelled.add(job)
