@@ -57,10 +57,5 @@ def test_not_before_is_the_failure_time_plus_the_delay() -> None:
     assert POLICY.not_before(at(10), 3, NO_JITTER) == at(10, 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/retry.py line 20: base_seconds * 2 ** (attempt - 1) is computed before the cap,"
-    " so from attempt 1025 on the int power overflows float and delay() raises OverflowError",
-)
 def test_delay_stays_capped_for_a_very_high_attempt_number() -> None:
     assert POLICY.delay(1100, NO_JITTER) == 300.0

@@ -196,13 +196,6 @@ def test_infrastructure_failures_do_not_spend_attempts(how: str) -> None:
     assert job.status is PENDING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/job.py: JobFailed.apply (line 104-105) counts every infrastructure failure as"
-    " free and attempts_spent (line 201) subtracts them all, so past MAX_FREE_ATTEMPTS they still"
-    " spend nothing and may_retry_automatically (line 307-309) retries a worker-killing job"
-    " forever",
-)
 @pytest.mark.parametrize("how", ["WORKER_LOST", "JOB_STUCK"])
 def test_infrastructure_failures_past_the_free_budget_spend_attempts(how: str) -> None:
     job = new_job(max_attempts=1)
