@@ -145,10 +145,28 @@ class Dispatcher:
 
     # -- reactions ---------------------------------------------------------------
 
-    def jobs_changed(self, job_uuids: list[UUID]) -> Effects:
-        """Jobs changed elsewhere (a worker recorded an outcome) or a retry fell due: follow up."""
-        tracked = [j for j in job_uuids if j in self.view.jobs]
-        return self._react(self.store.get_many(tracked).values()) if tracked else Effects()
+    def jobs_changed(self, heard: list[tuple[UUID, str, int]]) -> Effects:
+        """Jobs changed elsewhere (a worker's outcome: event type, version) or a retry fell due.
+
+        A completion that nothing waits for only moves the tally, with no store
+        round trip; anything else is loaded and followed up.
+        """
+        to_load: list[UUID] = []
+        touched: set[UUID] = set()
+        for job_uuid, event_type, version in heard:
+            entry = self.view.jobs.get(job_uuid)
+            if entry is None:
+                continue
+            if event_type == "JobCompleted" and not self.view.dependents_of(job_uuid):
+                self.view.observe_completion(job_uuid, version)
+                touched.add(entry.batch_id)
+            else:
+                to_load.append(job_uuid)
+        effects = self._react(self.store.get_many(to_load).values()) if to_load else Effects()
+        now = self.clock()
+        for batch_id in touched:
+            self._maybe_start_reporting(batch_id, now)
+        return effects
 
     # -- recovery ----------------------------------------------------------------
 

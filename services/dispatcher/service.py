@@ -85,7 +85,7 @@ class DispatcherService:
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
         self.wakeups: set[asyncio.Task[None]] = set()
-        self.outcomes: Batcher[uuid.UUID, None] = Batcher(self._outcomes, max_size=200, linger=0.005)
+        self.outcomes: Batcher[tuple[uuid.UUID, str, int], None] = Batcher(self._outcomes, max_size=200, linger=0.005)
         self.commands: dict[type, Callable[[Any, str], Effects]] = {
             RetryJob: lambda c, who: self.app.retry_job(c.job_uuid, c.override, c.reason, who),
             CancelJob: lambda c, who: self.app.cancel_job(c.job_uuid, who),
@@ -157,16 +157,16 @@ class DispatcherService:
     async def on_event(self, delivery: Delivery) -> Verdict:
         try:
             envelope = orjson.loads(delivery.body)
-            job_uuid = uuid.UUID(envelope["aggregate_id"])
+            heard = (uuid.UUID(envelope["aggregate_id"]), str(envelope["type"]), int(envelope["aggregate_version"]))
         except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as error:
             return Verdict.reject(f"INVALID_MESSAGE: not an event envelope: {error}")
-        await self.outcomes.submit(job_uuid)
+        await self.outcomes.submit(heard)
         return Verdict.ack()
 
-    async def _outcomes(self, job_uuids: list[uuid.UUID]) -> list[None]:
-        effects = await self._call(self.app.jobs_changed, list(dict.fromkeys(job_uuids)))
+    async def _outcomes(self, heard: list[tuple[uuid.UUID, str, int]]) -> list[None]:
+        effects = await self._call(self.app.jobs_changed, heard)
         await self._carry_out(effects)
-        return [None] * len(job_uuids)
+        return [None] * len(heard)
 
     # -- effects -----------------------------------------------------------------
 
@@ -187,7 +187,7 @@ class DispatcherService:
 
     def _wake(self, job_uuid: uuid.UUID) -> None:
         if not self.stopping.is_set():
-            task = asyncio.create_task(self.outcomes.submit(job_uuid))
+            task = asyncio.create_task(self.outcomes.submit((job_uuid, "RetryDue", 0)))
             self.wakeups.add(task)
             task.add_done_callback(self.wakeups.discard)
 

@@ -54,27 +54,31 @@ class DispatchView:
         """Take in a job's current state; False if the view already knew this or later."""
         entry = self.jobs.get(job.id)
         if entry is None:
-            entry = JobEntry(job.batch_id, job.status, job.version, job.depends_on, job.pool)  # type: ignore[arg-type]
+            entry = JobEntry(job.batch_id, job.status, 0, job.depends_on, job.pool)  # type: ignore[arg-type]
             self.jobs[job.id] = entry
             for dep in job.depends_on:
                 self.dependents.setdefault(dep, []).append(job.id)
-            old = None
-        elif job.version <= entry.version:
+            self._count(entry, None)
+        done = job.status is JobStatus.COMPLETED or job.skipped_as_done
+        return self._move(entry, job.status, job.version, done, job.not_before)
+
+    def observe_completion(self, job_uuid: UUID, version: int) -> bool:
+        """A JobCompleted heard on the bus, taken in without loading the job."""
+        entry = self.jobs.get(job_uuid)
+        return entry is not None and self._move(entry, JobStatus.COMPLETED, version, True, None)
+
+    def _move(self, entry: JobEntry, status: JobStatus, version: int, done: bool, not_before: datetime | None) -> bool:
+        if version <= entry.version:
             return False
-        else:
-            old = entry.status
-        entry.status, entry.version = job.status, job.version
-        entry.done = job.status is JobStatus.COMPLETED or job.skipped_as_done
-        entry.not_before = job.not_before
-        batch = self.batches.get(entry.batch_id)
-        if batch is not None:
-            batch.tally.move(old, job.status)
+        old, entry.status, entry.version = entry.status, status, version
+        entry.done, entry.not_before = done, not_before
+        self._count(entry, old)
         return True
 
-    def observe(self, job_uuid: UUID, status: JobStatus, version: int) -> bool:
-        """An outcome heard on the bus; False if stale. The job itself is loaded to react."""
-        entry = self.jobs.get(job_uuid)
-        return entry is not None and version > entry.version
+    def _count(self, entry: JobEntry, old: JobStatus | None) -> None:
+        batch = self.batches.get(entry.batch_id)
+        if batch is not None:
+            batch.tally.move(old, entry.status)
 
     def forget_batch(self, batch_id: UUID) -> None:
         """Let go of a batch whose jobs have all settled; a retry takes it back in."""

@@ -189,8 +189,8 @@ class WorkerService:
                          stage=outcome.error["stage"], duration_ms=duration_ms, **context)
         finally:
             self.running.pop(claim, None)
-            self.live.pop(claim, None)
-            await self.locks.release([claim])
+            if self.live.pop(claim, None) is not None:  # not released with its outcome (an error)
+                await self.locks.release([claim])
             self.slots.release()
 
     async def _execute(self, job: Job, ctx: JobContext) -> Outcome:
@@ -210,7 +210,13 @@ class WorkerService:
 
     async def _record(self, outcomes: list[tuple[Job, Outcome]]) -> list[bool]:
         async with self.recording:  # one job object is never saved by two threads at once
-            return await asyncio.to_thread(self.app.record, outcomes)
+            accepted = await asyncio.to_thread(self.app.record, outcomes)
+        # The attempts are over, recorded or refused: release their locks in one round trip.
+        finished = [(job.id, job.attempts) for job, outcome in outcomes if not isinstance(outcome, Progressed)]
+        for claim in finished:
+            self.live.pop(claim, None)
+        await self.locks.release(finished)
+        return accepted
 
     async def _flush_progress(self) -> None:
         updates = []
