@@ -164,9 +164,7 @@ class Batch(BatchqAggregate):
         final = BatchCompleted if plan.outcome is BatchStatus.COMPLETED else BatchFailed
         self._record(final, now)
 
-    def request_update_reporting(
-        self, requested_by: str, reason: str, unsettled_jobs: int, now: datetime
-    ) -> None:
+    def request_update_reporting(self, requested_by: str, reason: str, unsettled_jobs: int, now: datetime) -> None:
         self._require(BatchStatus.FAILED, "update reporting")
         if unsettled_jobs:
             raise self._refuse("update reporting", f"{unsettled_jobs} jobs are still running or queued")

@@ -22,9 +22,7 @@ def check_graph(depends_on: Mapping[UUID, Sequence[UUID]]) -> None:
             if dep == job:
                 raise InvalidDependenciesError(f"jobs.{job}.depends_on: a job cannot depend on itself")
             if dep not in depends_on:
-                raise InvalidDependenciesError(
-                    f"jobs.{job}.depends_on: {dep} is not a job of this batch"
-                )
+                raise InvalidDependenciesError(f"jobs.{job}.depends_on: {dep} is not a job of this batch")
     cycle = find_cycle(depends_on)
     if cycle:
         path = " → ".join(str(j) for j in cycle)

@@ -254,9 +254,7 @@ class Job(BatchqAggregate):
             raise self._refuse("retry", "retry needs override")
         if self.status not in TERMINAL_JOB_STATES and self.status is not JobStatus.FAILED:
             raise self._refuse("retry")
-        self._record(
-            JobRetried, now, requested_by=requested_by, reason=reason, override=override, automatic=False
-        )
+        self._record(JobRetried, now, requested_by=requested_by, reason=reason, override=override, automatic=False)
 
     def retry_automatically(self, not_before: datetime, now: datetime) -> None:
         self._require(JobStatus.FAILED, "retry automatically")

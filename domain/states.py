@@ -32,8 +32,6 @@ SETTLED_JOB_STATES = frozenset(
 )
 
 # States that only `retry_job` with `override` leaves.
-TERMINAL_JOB_STATES = frozenset(
-    {JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.ABANDONED}
-)
+TERMINAL_JOB_STATES = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.ABANDONED})
 
 FINAL_BATCH_STATES = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.DELETED})

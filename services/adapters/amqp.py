@@ -48,7 +48,7 @@ class AmqpBus:
     async def connect(self) -> None:
         try:
             self.connection = await aio_pika.connect_robust(self.url, timeout=10)
-        except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
             raise BrokerUnavailableError(redact(self.url), error or type(error).__name__) from None
         self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=False)
         await self.declare()
@@ -134,8 +134,16 @@ class AmqpBus:
                 answer.set_result(incoming.body)
 
         await replies.consume(on_reply, no_ack=True)
-        await self.publish(exchange, Message(message.routing_key, message.body, message.headers,
-                                             reply_to=replies.name, correlation_id=message.correlation_id))
+        await self.publish(
+            exchange,
+            Message(
+                message.routing_key,
+                message.body,
+                message.headers,
+                reply_to=replies.name,
+                correlation_id=message.correlation_id,
+            ),
+        )
         try:
             return await asyncio.wait_for(answer, timeout)
         finally:

@@ -18,7 +18,16 @@ from contracts import names
 from contracts.base import SCHEMA_VERSION
 
 _ENVELOPE_FIELDS = frozenset(
-    {"originator_id", "originator_version", "timestamp", "originator_topic", "tenant", "user_id", "trace_id", "batch_id"}
+    {
+        "originator_id",
+        "originator_version",
+        "timestamp",
+        "originator_topic",
+        "tenant",
+        "user_id",
+        "trace_id",
+        "batch_id",
+    }
 )
 
 

@@ -42,9 +42,7 @@ class MemoryBus:
         return self.queues.setdefault(queue, asyncio.Queue())
 
     def bind(self, exchange: str, key: str, queue: str) -> None:
-        matcher: re.Pattern[str] | str = (
-            _topic_regex(key) if names.EXCHANGE_TYPES.get(exchange) == "topic" else key
-        )
+        matcher: re.Pattern[str] | str = _topic_regex(key) if names.EXCHANGE_TYPES.get(exchange) == "topic" else key
         self.bindings.setdefault(exchange, []).append((queue, matcher))
 
     def _route(self, exchange: str, routing_key: str) -> list[str]:

@@ -49,9 +49,7 @@ class Settings:
             worker_id=os.environ.get("BATCHQ_WORKER_ID", defaults.worker_id),
             worker_concurrency=_int("BATCHQ_WORKER_CONCURRENCY", defaults.worker_concurrency),
             heartbeat_seconds=_float("BATCHQ_HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
-            progress_interval_seconds=_float(
-                "BATCHQ_PROGRESS_INTERVAL_SECONDS", defaults.progress_interval_seconds
-            ),
+            progress_interval_seconds=_float("BATCHQ_PROGRESS_INTERVAL_SECONDS", defaults.progress_interval_seconds),
             stuck_after_seconds=_float("BATCHQ_STUCK_AFTER_SECONDS", defaults.stuck_after_seconds),
             scan_seconds=_float("BATCHQ_SCAN_SECONDS", defaults.scan_seconds),
             retry_base_seconds=_float("BATCHQ_RETRY_BASE_SECONDS", defaults.retry_base_seconds),

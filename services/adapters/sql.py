@@ -29,9 +29,7 @@ class Dialect(Protocol):
 
 
 def _stored(row: Sequence[Any], originator_id: UUID) -> StoredEvent:
-    return StoredEvent(
-        originator_id=originator_id, originator_version=row[1], topic=row[2], state=bytes(row[3])
-    )
+    return StoredEvent(originator_id=originator_id, originator_version=row[1], topic=row[2], state=bytes(row[3]))
 
 
 class PostgresDialect:
@@ -50,9 +48,7 @@ class PostgresDialect:
             cursor.execute(sql, params)
 
     def create_tables(self) -> None:
-        self._execute(
-            "CREATE TABLE IF NOT EXISTS batchq_relay (name text PRIMARY KEY, position bigint NOT NULL)"
-        )
+        self._execute("CREATE TABLE IF NOT EXISTS batchq_relay (name text PRIMARY KEY, position bigint NOT NULL)")
         self._execute(
             "CREATE TABLE IF NOT EXISTS batchq_workers (worker_id text PRIMARY KEY, "
             "beat_at timestamptz NOT NULL, jobs jsonb NOT NULL DEFAULT '[]')"

@@ -87,7 +87,9 @@ def redact(url: str) -> str:
         info = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return url
-    return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    return (
+        f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    )
 
 
 def check_database(url: str, variable: str = "BATCHQ_DATABASE_URL") -> None:
@@ -172,5 +174,3 @@ class EventStore:
         except IntegrityError as error:
             raise ConflictError(str(error)) from None
         return [Recorded(r.notification.id, r.domain_event) for r in recordings]
-
-

@@ -35,10 +35,7 @@ def queues() -> list[QueueSpec]:
         ),
         QueueSpec(names.DISPATCHER_EVENTS_QUEUE, tuple((events, key) for key in DISPATCHER_EVENT_KEYS)),
         QueueSpec(names.REPORTER_EVENTS_QUEUE, tuple((events, key) for key in REPORTER_EVENT_KEYS)),
-        *(
-            QueueSpec(queue, ((names.JOBS_EXCHANGE, pool.value),))
-            for pool, queue in names.JOB_QUEUES.items()
-        ),
+        *(QueueSpec(queue, ((names.JOBS_EXCHANGE, pool.value),)) for pool, queue in names.JOB_QUEUES.items()),
     ]
 
 

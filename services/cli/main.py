@@ -71,7 +71,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
-    "retry": lambda a: {"command": "retry_job", "job_uuid": str(a.job_uuid), "override": a.override, "reason": a.reason},
+    "retry": lambda a: {
+        "command": "retry_job",
+        "job_uuid": str(a.job_uuid),
+        "override": a.override,
+        "reason": a.reason,
+    },
     "cancel": lambda a: {"command": "cancel_job", "job_uuid": str(a.job_uuid)},
     "delete": lambda a: {"command": "delete_batch", "batch_id": str(a.batch_id)},
     "update-reporting": lambda a: {"command": "update_reporting", "batch_id": str(a.batch_id)},

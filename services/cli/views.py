@@ -93,7 +93,7 @@ def event_line(env: dict[str, Any]) -> str:
     detail = ""
     if "error" in data and isinstance(data["error"], dict):
         detail = f" {data['error'].get('code')}: {data['error'].get('reason')}"
-    elif "reason" in data and data["reason"]:
+    elif data.get("reason"):
         detail = f" {data['reason']}"
     return f"{env['position']:>8}  {env['occurred_at']}  {env['type']:30} {env['aggregate_id']}{detail}"
 

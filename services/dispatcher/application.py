@@ -16,14 +16,13 @@ from uuid import UUID
 
 from domain.batch import REPORTING_STATES, Batch
 from domain.dependencies import is_ready, transitive_dependents
-from domain.errors import DomainError, IllegalTransitionError
+from domain.errors import DomainError, DuplicateBatchError, DuplicateJobError, IllegalTransitionError
 from domain.item import Item
 from domain.job import Job
-from domain.queue import Queue, QUEUE_ID, create_queue
+from domain.queue import QUEUE_ID, Queue, create_queue
 from domain.retry import BackoffPolicy
 from domain.states import BatchStatus, JobStatus
 from domain.submission import BatchDraft, ItemOwner, NewBatch, create_batch, item_ids
-from domain.errors import DuplicateBatchError, DuplicateJobError
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore, NotFoundError
 from services.dispatcher.view import DispatchView
@@ -139,8 +138,14 @@ class Dispatcher:
             self.view.track(job)
         effects = self._react(new.jobs)
         effects.result = {"batch_id": str(new.batch.id), "jobs": len(new.jobs), "duplicate": False}
-        log.info("batch_accepted", batch_id=str(new.batch.id), jobs=len(new.jobs), tenant=new.batch.tenant,
-                 user_id=new.batch.user_id, trace_id=new.batch.trace_id)
+        log.info(
+            "batch_accepted",
+            batch_id=str(new.batch.id),
+            jobs=len(new.jobs),
+            tenant=new.batch.tenant,
+            user_id=new.batch.user_id,
+            trace_id=new.batch.trace_id,
+        )
         return effects
 
     # -- reactions ---------------------------------------------------------------
@@ -188,12 +193,27 @@ class Dispatcher:
         now = self.clock()
         for job in lost:
             job.lose_worker(job.attempts, now)
-            log.warning("job_orphaned", job_uuid=str(job.id), batch_id=str(job.batch_id), worker_id=job.worker_id,
-                        attempt=job.attempts, user_id=job.user_id, trace_id=job.trace_id)
+            log.warning(
+                "job_orphaned",
+                job_uuid=str(job.id),
+                batch_id=str(job.batch_id),
+                worker_id=job.worker_id,
+                attempt=job.attempts,
+                user_id=job.user_id,
+                trace_id=job.trace_id,
+            )
         for job, silent in stuck:
             job.flag_stuck(job.attempts, silent, now)
-            log.warning("job_stuck", job_uuid=str(job.id), batch_id=str(job.batch_id), worker_id=job.worker_id,
-                        attempt=job.attempts, silent_seconds=round(silent, 1), user_id=job.user_id, trace_id=job.trace_id)
+            log.warning(
+                "job_stuck",
+                job_uuid=str(job.id),
+                batch_id=str(job.batch_id),
+                worker_id=job.worker_id,
+                attempt=job.attempts,
+                silent_seconds=round(silent, 1),
+                user_id=job.user_id,
+                trace_id=job.trace_id,
+            )
         try:
             return self._react_once([*lost, *(job for job, _ in stuck)])
         except ConflictError:
@@ -294,8 +314,13 @@ class Dispatcher:
             if batch.status is BatchStatus.PROCESSING:
                 batch.start_reporting(entry.tally, now)
                 self.store.save(batch)
-                log.info("batch_reporting_started", batch_id=str(batch_id), counts=entry.tally.as_dict(),
-                         user_id=batch.user_id, trace_id=batch.trace_id)
+                log.info(
+                    "batch_reporting_started",
+                    batch_id=str(batch_id),
+                    counts=entry.tally.as_dict(),
+                    user_id=batch.user_id,
+                    trace_id=batch.trace_id,
+                )
             entry.status = batch.status
         self._forget_if_settled(batch_id)
 
@@ -306,8 +331,14 @@ class Dispatcher:
             self.view.forget_batch(batch_id)
 
     def _log_change(self, job: Job) -> None:
-        log.info("job_" + job.status.value.lower(), job_uuid=str(job.id), batch_id=str(job.batch_id),
-                 user_id=job.user_id, trace_id=job.trace_id, attempt=job.attempts)
+        log.info(
+            "job_" + job.status.value.lower(),
+            job_uuid=str(job.id),
+            batch_id=str(job.batch_id),
+            user_id=job.user_id,
+            trace_id=job.trace_id,
+            attempt=job.attempts,
+        )
 
     # -- admin commands ----------------------------------------------------------
 
@@ -316,8 +347,9 @@ class Dispatcher:
         batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
         if batch.status in REPORTING_STATES:
             # The report being written describes this job: retry once it has gone out.
-            raise IllegalTransitionError("batch", batch.id, batch.status.value, f"retry job {job_uuid}",
-                                         "wait until the report has gone out")
+            raise IllegalTransitionError(
+                "batch", batch.id, batch.status.value, f"retry job {job_uuid}", "wait until the report has gone out"
+            )
         self._ensure_tracked(job)
         job.retry(requested_by, reason, override, self.clock())
         if job.item and override:
@@ -335,10 +367,16 @@ class Dispatcher:
         self._ensure_tracked(job)
         job.cancel(f"cancelled by {requested_by}", self.clock())
         effects = self._react([job])
-        cancelled = [j for j in transitive_dependents(job_uuid, self.view.dependents_of)
-                     if self.view.status_of(j) is JobStatus.CANCELLED]
-        effects.result = {"job_uuid": str(job_uuid), "status": "CANCELLED",
-                          "cancelled_dependents": [str(j) for j in cancelled]}
+        cancelled = [
+            j
+            for j in transitive_dependents(job_uuid, self.view.dependents_of)
+            if self.view.status_of(j) is JobStatus.CANCELLED
+        ]
+        effects.result = {
+            "job_uuid": str(job_uuid),
+            "status": "CANCELLED",
+            "cancelled_dependents": [str(j) for j in cancelled],
+        }
         return effects
 
     def delete_batch(self, batch_id: UUID, requested_by: str) -> Effects:

@@ -80,8 +80,10 @@ class WorkerService:
         self.paused = bool(queue and queue[QUEUE_ID].paused)
         await self.bus.subscribe(names.EVENTS_EXCHANGE, WORKER_CONTROL_KEYS, self.on_control)
         await self._beat()
-        self.tasks = [asyncio.create_task(self._every(self.settings.heartbeat_seconds, self._beat)),
-                      asyncio.create_task(self._every(self.settings.progress_interval_seconds, self._flush_progress))]
+        self.tasks = [
+            asyncio.create_task(self._every(self.settings.heartbeat_seconds, self._beat)),
+            asyncio.create_task(self._every(self.settings.progress_interval_seconds, self._flush_progress)),
+        ]
         if not self.paused:
             await self._consume()
         log.info("worker_started", worker_id=self.worker_id, pool=self.settings.pool, paused=self.paused)
@@ -146,7 +148,9 @@ class WorkerService:
     async def _claim(self, job_uuids: list[uuid.UUID]) -> list[Job | None]:
         pending = await asyncio.to_thread(self.app.pending, list(dict.fromkeys(job_uuids)))
         # A claim this process is already making (a duplicate delivery) is left to that one.
-        wanted = [(job.id, job.attempts + 1) for job in pending.values() if (job.id, job.attempts + 1) not in self.running]
+        wanted = [
+            (job.id, job.attempts + 1) for job in pending.values() if (job.id, job.attempts + 1) not in self.running
+        ]
         for claim in wanted:  # the heartbeat names a claim before it exists: see dispatcher.recovery
             self.running[claim] = self._context(pending[claim[0]], claim[1])
         await self._beat()
@@ -171,8 +175,14 @@ class WorkerService:
         claim = (job.id, job.attempts)
         ctx = self.running[claim]
         self.live[claim] = job
-        context = {"job_uuid": str(job.id), "batch_id": str(job.batch_id), "user_id": job.user_id,
-                   "trace_id": job.trace_id, "attempt": job.attempts, "worker_id": self.worker_id}
+        context = {
+            "job_uuid": str(job.id),
+            "batch_id": str(job.batch_id),
+            "user_id": job.user_id,
+            "trace_id": job.trace_id,
+            "attempt": job.attempts,
+            "worker_id": self.worker_id,
+        }
         log.info("job_started", handler=job.handler, **context)
         started = time.monotonic()
         try:
@@ -185,8 +195,14 @@ class WorkerService:
                 self.completed += 1
                 log.info("job_completed", duration_ms=duration_ms, **context)
             elif isinstance(outcome, Failed):
-                log.info("job_failed", code=outcome.error["code"], reason=outcome.error["reason"],
-                         stage=outcome.error["stage"], duration_ms=duration_ms, **context)
+                log.info(
+                    "job_failed",
+                    code=outcome.error["code"],
+                    reason=outcome.error["reason"],
+                    stage=outcome.error["stage"],
+                    duration_ms=duration_ms,
+                    **context,
+                )
         finally:
             self.running.pop(claim, None)
             if self.live.pop(claim, None) is not None:  # not released with its outcome (an error)
@@ -196,8 +212,14 @@ class WorkerService:
     async def _execute(self, job: Job, ctx: JobContext) -> Outcome:
         handler = self.handlers.get(job.handler)
         if handler is None:
-            return Failed({"code": "UNKNOWN_HANDLER", "reason": f"no handler named {job.handler!r}",
-                           "traceback": "", "stage": "claim"})
+            return Failed(
+                {
+                    "code": "UNKNOWN_HANDLER",
+                    "reason": f"no handler named {job.handler!r}",
+                    "traceback": "",
+                    "stage": "claim",
+                }
+            )
         try:
             if inspect.iscoroutinefunction(handler):
                 result = await handler(ctx)

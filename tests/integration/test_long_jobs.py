@@ -23,11 +23,16 @@ def test_no_delivery_stays_unacked_while_a_long_job_runs(database_url, amqp_url,
     async def scenario() -> list[int]:
         async with running_system(database_url, amqp_url, smtp_server.url) as system:
             job_uuid = uuid.uuid4()
-            body = orjson.dumps({
-                "schema_version": 1, "batch_id": str(uuid.uuid4()), "tenant": "acme", "user_id": "u1",
-                "depositor_email": "d@example.org",
-                "jobs": [{"job_uuid": str(job_uuid), "handler": "sleep", "params": {"seconds": 9}}],
-            })
+            body = orjson.dumps(
+                {
+                    "schema_version": 1,
+                    "batch_id": str(uuid.uuid4()),
+                    "tenant": "acme",
+                    "user_id": "u1",
+                    "depositor_email": "d@example.org",
+                    "jobs": [{"job_uuid": str(job_uuid), "handler": "sleep", "params": {"seconds": 9}}],
+                }
+            )
             code, _ = await admin.submit(system.bus, body)
             assert code == 0
             samples: list[int] = []
