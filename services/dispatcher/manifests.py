@@ -13,15 +13,17 @@ async def fetch_manifest(url: str, limits: Limits, timeout: float) -> list[JobSp
     """The jobs of the manifest at `url`; MANIFEST_UNAVAILABLE when it cannot be had."""
     body = bytearray()
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-            async with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise ContractError(
-                        ErrorCode.MANIFEST_UNAVAILABLE, f"manifest_url {url} answered HTTP {response.status_code}"
-                    )
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    check_manifest_size(len(body), limits)
+        async with (
+            httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise ContractError(
+                    ErrorCode.MANIFEST_UNAVAILABLE, f"manifest_url {url} answered HTTP {response.status_code}"
+                )
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                check_manifest_size(len(body), limits)
     except httpx.HTTPError as error:
         raise ContractError(
             ErrorCode.MANIFEST_UNAVAILABLE, f"manifest_url {url}: {type(error).__name__} {error}".strip()

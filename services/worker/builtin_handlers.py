@@ -42,13 +42,15 @@ async def checksum(ctx: JobContext) -> dict[str, Any]:
     digest = hashlib.sha256()
     size = 0
     try:
-        async with httpx.AsyncClient(timeout=60, follow_redirects=True) as client:
-            async with client.stream("GET", ctx.payload_url) as response:
-                if response.status_code != 200:
-                    raise HandlerError("PAYLOAD_UNAVAILABLE", f"{ctx.payload_url} answered HTTP {response.status_code}")
-                async for chunk in response.aiter_bytes():
-                    digest.update(chunk)
-                    size += len(chunk)
+        async with (
+            httpx.AsyncClient(timeout=60, follow_redirects=True) as client,
+            client.stream("GET", ctx.payload_url) as response,
+        ):
+            if response.status_code != 200:
+                raise HandlerError("PAYLOAD_UNAVAILABLE", f"{ctx.payload_url} answered HTTP {response.status_code}")
+            async for chunk in response.aiter_bytes():
+                digest.update(chunk)
+                size += len(chunk)
     except httpx.HTTPError as error:
         raise HandlerError("PAYLOAD_UNAVAILABLE", f"{ctx.payload_url}: {type(error).__name__} {error}") from None
     ctx.stage = "execution"
