@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -63,6 +63,11 @@ class BatchqAggregate(Aggregate):
         trace_id: str
         batch_id: UUID | None
         schema_version: int
+
+    @classmethod
+    def _begin(cls, event_class: type[BatchqCreated], aggregate_id: UUID, now: datetime, **fields: Any) -> Self:
+        """A new aggregate from its first event, stamped with the current schema version."""
+        return cls._create(event_class, id=aggregate_id, timestamp=now, schema_version=SCHEMA_VERSION, **fields)
 
     def _record(self, event_class: type[BatchqEvent], now: datetime, **fields: Any) -> None:
         self.trigger_event(

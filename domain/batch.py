@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.base import SCHEMA_VERSION, BatchqAggregate, BatchqCreated, BatchqEvent, pinned
+from domain.base import BatchqAggregate, BatchqCreated, BatchqEvent, pinned
 from domain.errors import IllegalTransitionError
 from domain.reporting import ReportPlan, changed_jobs, outcome_of
 from domain.states import BatchStatus
@@ -189,15 +189,14 @@ def submit_batch(
     tags: dict[str, Any] | None = None,
     pool: str = "default",
 ) -> Batch:
-    return Batch._create(
+    return Batch._begin(
         BatchSubmitted,
-        id=batch_id,
-        timestamp=now,
+        batch_id,
+        now,
         tenant=tenant,
         user_id=user_id,
         trace_id=trace_id,
         batch_id=batch_id,
-        schema_version=SCHEMA_VERSION,
         depositor_email=depositor_email,
         tags=tags or {},
         fingerprint=fingerprint,

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
-from domain.base import SCHEMA_VERSION, BatchqAggregate, BatchqCreated, BatchqEvent, pinned
+from domain.base import BatchqAggregate, BatchqCreated, BatchqEvent, pinned
 
 ITEM_NAMESPACE = UUID("f3c5d2a8-2b61-4c1e-8f0a-6d9b7e4c1a55")
 
@@ -62,15 +62,14 @@ class Item(BatchqAggregate):
 def claim_item(
     *, tenant: str, user_id: str, trace_id: str, batch_id: UUID, item: dict[str, Any], job_uuid: UUID, now: datetime
 ) -> Item:
-    return Item._create(
+    return Item._begin(
         ItemClaimed,
-        id=item_id(tenant, item),
-        timestamp=now,
+        item_id(tenant, item),
+        now,
         tenant=tenant,
         user_id=user_id,
         trace_id=trace_id,
         batch_id=batch_id,
-        schema_version=SCHEMA_VERSION,
         target=str(item["target"]),
         key=str(item["key"]),
         version=int(item["version"]),

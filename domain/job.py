@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.base import SCHEMA_VERSION, BatchqAggregate, BatchqCreated, BatchqEvent, pinned
+from domain.base import BatchqAggregate, BatchqCreated, BatchqEvent, pinned
 from domain.errors import IllegalTransitionError, RetryLimitError
 from domain.states import TERMINAL_JOB_STATES, JobStatus
 
@@ -327,15 +327,14 @@ def submit_job(
     pool: str = "default",
 ) -> Job:
     """A new PENDING job (QUEUE-001: ids, provenance, schema version and time fixed at birth)."""
-    return Job._create(
+    return Job._begin(
         JobSubmitted,
-        id=job_uuid,
-        timestamp=now,
+        job_uuid,
+        now,
         tenant=tenant,
         user_id=user_id,
         trace_id=trace_id,
         batch_id=batch_id,
-        schema_version=SCHEMA_VERSION,
         handler=handler,
         params=params or {},
         payload_url=payload_url,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid5
 
-from domain.base import SCHEMA_VERSION, BatchqAggregate, BatchqCreated, BatchqEvent, pinned
+from domain.base import BatchqAggregate, BatchqCreated, BatchqEvent, pinned
 from domain.errors import IllegalTransitionError
 
 QUEUE_ID = uuid5(UUID("6b0d3d4e-5c7a-4f37-9d1e-0b7f0c1a2e3d"), "batchq.queue.default")
@@ -62,13 +62,6 @@ class Queue(BatchqAggregate):
 
 
 def create_queue(now: datetime) -> Queue:
-    return Queue._create(
-        QueueCreated,
-        id=QUEUE_ID,
-        timestamp=now,
-        tenant=SYSTEM_TENANT,
-        user_id=SYSTEM_TENANT,
-        trace_id="",
-        batch_id=None,
-        schema_version=SCHEMA_VERSION,
+    return Queue._begin(
+        QueueCreated, QUEUE_ID, now, tenant=SYSTEM_TENANT, user_id=SYSTEM_TENANT, trace_id="", batch_id=None
     )

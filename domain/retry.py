@@ -18,7 +18,7 @@ class BackoffPolicy:
     def delay(self, attempt: int, draw: float) -> float:
         """Seconds to wait before attempt `attempt + 1`; `draw` is uniform in [0, 1)."""
         doublings = min(max(0, attempt - 1), 64)  # past 2**64 every delay is capped anyway
-        capped = min(self.cap_seconds, self.base_seconds * 2**doublings)
+        capped: float = min(self.cap_seconds, self.base_seconds * 2.0**doublings)
         return capped * (1 - self.jitter + 2 * self.jitter * draw)
 
     def not_before(self, failed_at: datetime, attempt: int, draw: float) -> datetime:
