@@ -111,6 +111,13 @@ class EventStore:
         return cls(app, PostgresDialect(app.recorder, url))
 
     @classmethod
+    def from_url(cls, url: str) -> EventStore:
+        """PostgreSQL for a libpq URL; an embedded store for `sqlite:///path/to/store.sqlite`."""
+        if url.startswith("sqlite:///"):
+            return cls.sqlite(Path(url.removeprefix("sqlite:///")))
+        return cls.postgres(url)
+
+    @classmethod
     def sqlite(cls, path: Path) -> EventStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}

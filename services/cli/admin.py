@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from typing import Any
 
@@ -29,8 +28,4 @@ async def submit(bus: Bus, body: bytes, timeout: float = 120.0) -> tuple[int, di
 def _outcome(raw: bytes) -> tuple[int, dict[str, Any]]:
     reply = Reply.model_validate_json(raw)
     document = orjson.loads(raw)
-    if not reply.ok:
-        assert reply.error is not None
-        print(f"refused: {reply.error.code}: {reply.error.reason}", file=sys.stderr)
-        return EXIT_REFUSED, document
-    return EXIT_OK, document
+    return (EXIT_OK if reply.ok else EXIT_REFUSED), document

@@ -78,9 +78,7 @@ class Case:
     job_uuids: list[uuid.UUID] = field(default_factory=lambda: [uuid.uuid4() for _ in range(3)])
     status: str = "-"
     history: list[str] = field(default_factory=list)  # every batch status, in order
-    timeline: list[str] = field(
-        default_factory=list
-    )  # statuses and admin commands, for the summary
+    timeline: list[str] = field(default_factory=list)  # statuses and admin commands, for the summary
     jobs: dict[uuid.UUID, str] = field(default_factory=dict)
     attempts: dict[uuid.UUID, int] = field(default_factory=dict)
     seen: list[tuple[int, str, str]] = field(default_factory=list)  # (job index, status, batch's)
@@ -97,9 +95,7 @@ class Case:
 
     def expect_went(self, since: int, states: list[str], after: str) -> None:
         went = self.history[since:]
-        self.expect(
-            went == states, f"after {after} the batch went {went}, not {' → '.join(states)}"
-        )
+        self.expect(went == states, f"after {after} the batch went {went}, not {' → '.join(states)}")
 
     def job(self, index: int) -> str:
         return self.jobs.get(self.job_uuids[index], "-")
@@ -369,9 +365,7 @@ async def successful_retry(demo: Demo, case: Case) -> None:
     case.expect(len(mails) == 2, f"{len(mails)} emails; the seed says two: report, update")
     update = mails[-1] if len(mails) == 2 else None
     subject = update.subject if update else ""
-    case.expect(
-        subject.startswith("Update:") and "COMPLETED" in subject, "no update saying COMPLETED"
-    )
+    case.expect(subject.startswith("Update:") and "COMPLETED" in subject, "no update saying COMPLETED")
     changed = update.changed if update else []
     case.expect(changed == [str(case.job_uuids[2])], f"the update names {changed}, not job 3")
 

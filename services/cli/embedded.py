@@ -18,8 +18,7 @@ import dataclasses
 import os
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,7 +26,6 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
-from services.adapters.bus import Delivery, Handler, Message, Verdict
 from services.adapters.lifecycle import serve
 from services.adapters.locks import MemoryLocks
 from services.adapters.logging import get_logger
@@ -61,72 +59,6 @@ def embedded_settings(settings: Settings) -> Settings:
     )
 
 
-class SharedBus:
-    """One `MemoryBus` shared by three services, each of which connects and closes it.
-
-    It declares the topology once (MemoryBus.connect appends its bindings again on
-    every call, which would deliver every message once per service), leaves the
-    closing to its owner, names reply queues uniquely, and keeps a consumer alive
-    when a handler raises (as the RabbitMQ adapter does: log, requeue).
-    """
-
-    def __init__(self, bus: MemoryBus) -> None:
-        self.bus = bus
-        self.connected = False
-
-    async def connect(self) -> None:
-        if not self.connected:
-            self.connected = True
-            await self.bus.connect()
-
-    async def publish(self, exchange: str, message: Message, *, mandatory: bool = True) -> None:
-        await self.bus.publish(exchange, message, mandatory=mandatory)
-
-    async def publish_many(
-        self, exchange: str, messages: Sequence[Message], *, mandatory: bool = True
-    ) -> None:
-        await self.bus.publish_many(exchange, messages, mandatory=mandatory)
-
-    async def reply(self, reply_to: str, correlation_id: str | None, body: bytes) -> None:
-        await self.bus.reply(reply_to, correlation_id, body)
-
-    async def request(self, exchange: str, message: Message, timeout: float = 30.0) -> bytes:
-        reply_to = f"reply.{uuid.uuid4().hex}"
-        replies = self.bus.declare_queue(reply_to)
-        await self.bus.publish(exchange, dataclasses.replace(message, reply_to=reply_to))
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    answer = await replies.get()
-                    if answer.correlation_id == message.correlation_id:
-                        return answer.body
-        finally:
-            self.bus.queues.pop(reply_to, None)
-
-    async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> None:
-        await self.bus.consume(queue, _surviving(queue, handler), prefetch=prefetch)
-
-    async def subscribe(self, exchange: str, keys: Sequence[str], handler: Handler) -> None:
-        await self.bus.subscribe(exchange, keys, _surviving(exchange, handler))
-
-    async def stop_consuming(self, queue: str) -> None:
-        await self.bus.stop_consuming(queue)
-
-    async def close(self) -> None:
-        """Every service closes its bus when it stops; the shared one closes in `Embedded.stop`."""
-
-
-def _surviving(queue: str, handler: Handler) -> Handler:
-    async def guarded(delivery: Delivery) -> Verdict:
-        try:
-            return await handler(delivery)
-        except Exception as error:  # a handler bug must not kill the consumer task
-            log.exception("handler_crashed", queue=queue)
-            return Verdict.requeue(f"handler crashed: {error!r}")
-
-    return guarded
-
-
 class Embedded:
     """Dispatcher, worker and reporter on one store, one bus, one set of locks: one service."""
 
@@ -136,13 +68,10 @@ class Embedded:
         self.store_path = directory / "store.sqlite"
         self.mail_folder = directory / "mail"
         self.store = EventStore.sqlite(self.store_path)
-        self.memory_bus = MemoryBus()
-        self.bus = SharedBus(self.memory_bus)
+        self.bus = MemoryBus()
         self.locks = MemoryLocks()
         store, bus, locks = self.store, self.bus, self.locks
-        self.dispatcher = dispatcher_bootstrap.build(
-            self.settings, store=store, bus=bus, locks=locks
-        )
+        self.dispatcher = dispatcher_bootstrap.build(self.settings, store=store, bus=bus, locks=locks)
         self.reporter = reporter_bootstrap.build(
             self.settings, store=store, bus=bus, mailer=FolderMailer(self.mail_folder)
         )
@@ -159,7 +88,6 @@ class Embedded:
         await self.worker.stop()
         await self.dispatcher.stop()
         await self.reporter.stop()
-        await self.memory_bus.close()
         self.store.close()
 
 
@@ -190,9 +118,9 @@ class DevMode:
         await self.system.start()
         self.task = asyncio.create_task(self._watch_inbox())
         print(
-            f"batchq dev: store {self.system.store_path}, mails in {self.system.mail_folder}/ ; "
-            f"submit by dropping a submission JSON (or an admin command JSON) into {self.inbox}/ "
-            f"(replies land in {self.inbox}/done/) ; Ctrl-C stops",
+            f"batchq dev: store {self.system.store_path}, mail {self.system.mail_folder}/; "
+            f"submit by dropping submission or admin-command JSON files into {self.inbox}/ "
+            "(replies go to inbox/done/); Ctrl-C stops",
             file=self.out,
             flush=True,
         )

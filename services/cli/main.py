@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
         return asyncio.run(_submit(settings, args.file, args.wait))
-    store = EventStore.postgres(settings.database_url)
+    store = EventStore.from_url(settings.database_url)
     if args.command == "status":
         doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))
         print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
@@ -140,8 +140,14 @@ async def _admin(settings: Settings, command: dict[str, Any]) -> int:
         code, reply = await admin.send_command(bus, command)
     finally:
         await bus.close()
-    print(orjson.dumps(reply).decode())
+    _show(reply)
     return code
+
+
+def _show(reply: dict[str, Any]) -> None:
+    print(orjson.dumps(reply).decode())
+    if not reply.get("ok"):
+        print(f"refused: {reply['error']['code']}: {reply['error']['reason']}", file=sys.stderr)
 
 
 async def _submit(settings: Settings, file: Path, wait: bool) -> int:
@@ -152,10 +158,10 @@ async def _submit(settings: Settings, file: Path, wait: bool) -> int:
         code, reply = await admin.submit(bus, body)
     finally:
         await bus.close()
-    print(orjson.dumps(reply).decode())
+    _show(reply)
     if code != EXIT_OK or not wait:
         return code
-    store = EventStore.postgres(settings.database_url)
+    store = EventStore.from_url(settings.database_url)
     return await asyncio.to_thread(follow, store, UUID(reply["result"]["batch_id"]))
 
 

@@ -21,7 +21,7 @@ from domain.item import Item
 from domain.job import Job
 from domain.queue import QUEUE_ID, Queue, create_queue
 from domain.retry import BackoffPolicy
-from domain.states import BatchStatus, JobStatus
+from domain.states import SETTLED_JOB_STATES, BatchStatus, JobStatus
 from domain.submission import BatchDraft, ItemOwner, NewBatch, create_batch, item_ids
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore, NotFoundError
@@ -391,7 +391,10 @@ class Dispatcher:
 
     def update_reporting(self, batch_id: UUID, requested_by: str) -> Effects:
         batch: Batch = self.store.get(batch_id, "batch")
-        unsettled = self.view.unsettled(batch_id) if batch_id in self.view.batches else 0
+        # From the store, not the view: the view hears an outcome a moment after it is
+        # recorded, and an admin who has just seen the job settle must not be refused.
+        jobs = self.store.get_many(batch.job_uuids).values()
+        unsettled = sum(1 for job in jobs if job.status not in SETTLED_JOB_STATES)
         batch.request_update_reporting(requested_by, "", unsettled, self.clock())
         self.store.save(batch)
         self.view.set_batch_status(batch_id, batch.status)

@@ -36,4 +36,6 @@ class FolderMailer:
 
     def send(self, message: EmailMessage) -> None:
         name = str(message["Message-ID"]).strip("<>").replace("@", "_")
-        (self.folder / f"{name}.eml").write_bytes(bytes(message))
+        partial = self.folder / f".{name}.partial"
+        partial.write_bytes(bytes(message))
+        partial.replace(self.folder / f"{name}.eml")  # a reader never sees half a report

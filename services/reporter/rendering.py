@@ -33,8 +33,10 @@ def render(batch: Batch, jobs: dict[str, Job], plan: ReportPlan, mail_from: str,
         "",
     ]
     if plan.kind == "update":
-        lines += ["Changed since the last report:", *(_line(jobs[j]) for j in plan.changed), ""]
-    lines += ["Every job:", *(_line(jobs[j]) for j in sorted(plan.job_states))]
+        lines.append("Changed since the last report:")
+        lines += [f"{_line(jobs[j])}  (was {batch.last_reported.get(j, 'not reported')})" for j in plan.changed]
+        lines.append("")
+    lines += ["Every job, in manifest order:", *(_line(jobs[str(j)]) for j in batch.job_uuids if str(j) in jobs)]
     msg.set_content("\n".join(lines) + "\n")
     return msg
 

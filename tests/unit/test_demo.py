@@ -7,6 +7,7 @@ One run of the demo is shared by the tests of this module: it takes a few second
 from __future__ import annotations
 
 import io
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,17 +83,17 @@ def test_failed_report_names_the_failed_jobs_code_and_reason(demo_run: DemoRun) 
 
 
 def test_demo_shows_every_state_change_when_not_on_a_terminal(demo_run: DemoRun) -> None:
-    lines = demo_run.output.splitlines()
-    retried = [line for line in lines if "(c) failed, retry succeeds" in line and "job 3" in line]
-    assert [line.split("→")[-1].split()[0] for line in retried if "→" in line] == [
+    lines = [line for line in demo_run.output.splitlines() if re.match(r"\s*\d+\.\d\ds  ", line)]
+    job_3 = [line for line in lines if "(c) failed, retry succeeds  job 3  →" in line]
+    assert [line.split("→")[1].split()[0] for line in job_3] == [
         "PENDING", "PROCESSING", "FAILED", "PENDING", "PROCESSING", "COMPLETED"
     ]  # fmt: skip
     assert any("(d) failed, retry fails" in line and "batch  → DELETED" in line for line in lines)
 
 
 def test_demo_keeps_the_services_logs_out_of_its_output(demo_run: DemoRun) -> None:
-    assert '"event"' not in demo_run.output
-    assert '"event":"dispatcher_started"' in (demo_run.directory / "services.log").read_text()
+    assert "dispatcher_started" not in demo_run.output
+    assert "dispatcher_started" in (demo_run.directory / "services.log").read_text()
 
 
 def test_each_demo_gets_a_fresh_directory(tmp_path: Path) -> None:
