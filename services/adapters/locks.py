@@ -19,7 +19,8 @@ from uuid import UUID
 import orjson
 import psycopg
 
-LEADER_KEY = 0x62617463685F71  # "batch_q": the relay/dispatcher leadership lock
+DISPATCHER_KEY = 0x62617463685F71  # "batch_q": one active dispatcher
+RELAY_KEY = 0x62617463685F72  # one publishing relay
 
 
 def job_lock_key(job_uuid: UUID, attempt: int) -> int:
@@ -36,7 +37,7 @@ class WorkerBeat:
 
 
 class Locks(Protocol):
-    async def lead(self) -> None: ...
+    async def lead(self, key: int = DISPATCHER_KEY) -> None: ...
     async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]: ...
     async def release(self, claims: list[tuple[UUID, int]]) -> None: ...
     async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]: ...
@@ -63,10 +64,10 @@ class PostgresLocks:
             cursor = await conn.execute(sql, params)
             return await cursor.fetchall() if cursor.description else []
 
-    async def lead(self) -> None:
-        """Wait until this process holds the leadership lock (held until it exits)."""
+    async def lead(self, key: int = DISPATCHER_KEY) -> None:
+        """Wait until this process holds the leadership lock `key` (held until it exits)."""
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_KEY,))).fetchone())[0]:  # type: ignore[index]
+        while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone())[0]:  # type: ignore[index]
             await asyncio.sleep(1.0)
         self._leader_connection = conn
 
@@ -129,7 +130,7 @@ class MemoryLocks:
     holding: set[tuple[UUID, int]] = field(default_factory=set)
     workers: dict[str, WorkerBeat] = field(default_factory=dict)
 
-    async def lead(self) -> None:
+    async def lead(self, key: int = DISPATCHER_KEY) -> None:
         return None
 
     async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]:

@@ -9,12 +9,17 @@ relay publishes at a time: the leader holds a PostgreSQL advisory lock.
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 from contracts import names
+from services.adapters.amqp import AmqpBus
 from services.adapters.bus import Bus, Message
-from services.adapters.envelopes import dumps, envelope, routing_key
-from services.adapters.logging import get_logger
+from services.adapters.envelopes import dumps, envelope_of_stored, routing_key
+from services.adapters.locks import RELAY_KEY, PostgresLocks
+from services.adapters.logging import configure, get_logger
+from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 
 log = get_logger("batchq.relay")
@@ -38,24 +43,120 @@ class Relay:
         self.position = await asyncio.to_thread(self.store.dialect.relay_position, RELAY_NAME)
         log.info("relay_started", position=self.position)
         idle = 0.005
+        page = await self._read(self.position)
         while not stopping.is_set():
-            if await self.relay_once():
-                idle = 0.005
+            if not page:
+                try:
+                    await asyncio.wait_for(stopping.wait(), timeout=idle)
+                except TimeoutError:
+                    idle = min(IDLE_WAIT_MAX, idle * 2)
+                page = await self._read(self.position)
                 continue
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=idle)
-            except TimeoutError:
-                idle = min(IDLE_WAIT_MAX, idle * 2)
+            idle = 0.005
+            # Read the next page while this one is being published and confirmed.
+            following = asyncio.create_task(self._read(page[-1][0]))
+            await self._publish(page)
+            page = await following
 
     async def relay_once(self) -> int:
         """Publish the next page of events; return how many."""
-        records = await asyncio.to_thread(self.store.read, self.position, self.page)
-        if not records:
-            return 0
-        envelopes = [envelope(r.position, r.event) for r in records]
-        messages = [Message(routing_key=routing_key(e), body=dumps(e)) for e in envelopes]
-        await self.bus.publish_many(names.EVENTS_EXCHANGE, messages, mandatory=True)
-        self.position = records[-1].position
+        page = await self._read(self.position)
+        if page:
+            await self._publish(page)
+        return len(page)
+
+    async def _read(self, after: int) -> list[tuple[int, Message]]:
+        return await asyncio.to_thread(self._messages, after)
+
+    def _messages(self, after: int) -> list[tuple[int, Message]]:
+        pages = []
+        for notification in self.store.read_stored(after, self.page):
+            env = envelope_of_stored(notification)
+            pages.append((notification.id, Message(routing_key=routing_key(env), body=dumps(env))))
+        return pages
+
+    async def _publish(self, page: list[tuple[int, Message]]) -> None:
+        await self.bus.publish_many(names.EVENTS_EXCHANGE, [m for _, m in page], mandatory=True)
+        self.position = page[-1][0]
         await asyncio.to_thread(self.store.dialect.set_relay_position, RELAY_NAME, self.position)
-        self.published += len(records)
-        return len(records)
+        self.published += len(page)
+
+
+class RelayInProcess:
+    """The relay as a task of the dispatcher's own event loop (the embedded mode)."""
+
+    def __init__(self, store: EventStore, bus: Bus) -> None:
+        self.relay = Relay(store, bus)
+        self.stopping = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.relay.run(self.stopping))
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self.task is not None:
+            await self.task
+
+
+class RelayProcess:
+    """The relay in a process of its own, started and watched over by the dispatcher.
+
+    It publishes three events per job; sharing a process (and so a GIL) with the
+    dispatcher, it would be the slowest step of every batch. The child takes the
+    relay's own leadership lock, so two dispatchers never run two relays.
+    """
+
+    RESTART_SECONDS = 1.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process: asyncio.subprocess.Process | None = None
+        self.watcher: asyncio.Task[None] | None = None
+        self.stopping = False
+
+    async def start(self) -> None:
+        self.watcher = asyncio.create_task(self._keep_running())
+
+    async def _keep_running(self) -> None:
+        while not self.stopping:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.adapters.relay", env=self.settings.child_environment()
+            )
+            code = await self.process.wait()
+            if not self.stopping:
+                log.error("relay_process_exited", exit_code=code, restart_in=self.RESTART_SECONDS)
+                await asyncio.sleep(self.RESTART_SECONDS)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=10)
+            except TimeoutError:
+                self.process.kill()
+        if self.watcher is not None:
+            await self.watcher
+
+
+async def serve_relay(settings: Settings) -> None:
+    """`python -m services.adapters.relay`: lead, then relay until SIGTERM."""
+    store = EventStore.postgres(settings.database_url)
+    bus = AmqpBus(settings.amqp_url)
+    locks = PostgresLocks(settings.database_url)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await bus.connect()
+    try:
+        await Relay(store, bus).run(stopping, leadership=lambda: locks.lead(RELAY_KEY))
+    finally:
+        await bus.close()
+        await locks.close()
+
+
+if __name__ == "__main__":
+    configure(Settings.from_env().log_level)
+    asyncio.run(serve_relay(Settings.from_env()))

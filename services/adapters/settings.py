@@ -37,6 +37,15 @@ class Settings:
     log_level: str = "info"
     dev_dir: Path = Path("batchq-dev")
 
+    def child_environment(self) -> dict[str, str]:
+        """The environment for a child process that must see these settings' servers."""
+        return {
+            **os.environ,
+            "BATCHQ_DATABASE_URL": self.database_url,
+            "BATCHQ_AMQP_URL": self.amqp_url,
+            "BATCHQ_LOG_LEVEL": self.log_level,
+        }
+
     @classmethod
     def from_env(cls) -> Settings:
         defaults = cls()

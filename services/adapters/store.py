@@ -18,7 +18,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, DomainEvent
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Notification
 
 import domain.batch
 import domain.item
@@ -78,6 +78,7 @@ def _postgres_env(url: str, create_table: bool) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": "8",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "y" if create_table else "n",
+        "APPLICATION_RECORDER_TOPIC": "services.adapters.recorder:BatchqPostgresRecorder",
     }
 
 
@@ -166,6 +167,10 @@ class EventStore:
             start=after, limit=limit, topics=topics, inclusive_of_start=False
         )
         return [Recorded(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+
+    def read_stored(self, after: int, limit: int) -> list[Notification]:
+        """Events after `position` as stored, not decoded (the relay turns them into envelopes)."""
+        return list(self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False))
 
     def max_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0

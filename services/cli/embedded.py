@@ -30,6 +30,7 @@ from services.adapters.lifecycle import serve
 from services.adapters.locks import MemoryLocks
 from services.adapters.logging import get_logger
 from services.adapters.memory_bus import MemoryBus
+from services.adapters.relay import RelayInProcess
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.cli import admin, demo
@@ -71,7 +72,9 @@ class Embedded:
         self.bus = MemoryBus()
         self.locks = MemoryLocks()
         store, bus, locks = self.store, self.bus, self.locks
-        self.dispatcher = dispatcher_bootstrap.build(self.settings, store=store, bus=bus, locks=locks)
+        self.dispatcher = dispatcher_bootstrap.build(
+            self.settings, store=store, bus=bus, locks=locks, relay=RelayInProcess(store, bus)
+        )
         self.reporter = reporter_bootstrap.build(
             self.settings, store=store, bus=bus, mailer=FolderMailer(self.mail_folder)
         )

@@ -188,36 +188,34 @@ class Dispatcher:
         """Fence off attempts whose worker died or went silent; the reactions re-run them.
 
         The jobs were loaded before their locks were checked, so an outcome recorded
-        in between makes this append conflict, and nothing is fenced by mistake.
+        in between makes that job's append conflict, and it is left alone.
         """
-        now = self.clock()
+        effects = Effects()
         for job in lost:
-            job.lose_worker(job.attempts, now)
-            log.warning(
-                "job_orphaned",
-                job_uuid=str(job.id),
-                batch_id=str(job.batch_id),
-                worker_id=job.worker_id,
-                attempt=job.attempts,
-                user_id=job.user_id,
-                trace_id=job.trace_id,
-            )
+            effects.merge(self._fence(job, "job_orphaned", lambda j, now: j.lose_worker(j.attempts, now)))
         for job, silent in stuck:
-            job.flag_stuck(job.attempts, silent, now)
-            log.warning(
-                "job_stuck",
-                job_uuid=str(job.id),
-                batch_id=str(job.batch_id),
-                worker_id=job.worker_id,
-                attempt=job.attempts,
-                silent_seconds=round(silent, 1),
-                user_id=job.user_id,
-                trace_id=job.trace_id,
+            effects.merge(
+                self._fence(job, "job_stuck", lambda j, now, s=silent: j.flag_stuck(j.attempts, s, now), silent)
             )
+        return effects
+
+    def _fence(self, job: Job, what: str, fence: Callable[[Job, datetime], None], silent: float = 0.0) -> Effects:
+        fence(job, self.clock())
         try:
-            return self._react_once([*lost, *(job for job, _ in stuck)])
+            effects = self._react_once([job])
         except ConflictError:
-            return Effects()
+            return Effects()  # it recorded an outcome after all
+        log.warning(
+            what,
+            job_uuid=str(job.id),
+            batch_id=str(job.batch_id),
+            worker_id=job.worker_id,
+            attempt=job.attempts,
+            silent_seconds=round(silent, 1),
+            user_id=job.user_id,
+            trace_id=job.trace_id,
+        )
+        return effects
 
     def _react(self, jobs: Iterable[Job]) -> Effects:
         """Bring everything that follows from these jobs' states about, saving first."""

@@ -5,15 +5,22 @@ from __future__ import annotations
 from services.adapters.amqp import AmqpBus
 from services.adapters.bus import Bus
 from services.adapters.locks import Locks, PostgresLocks
+from services.adapters.relay import RelayInProcess, RelayProcess
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.dispatcher.service import DispatcherService
 
 
 def build(
-    settings: Settings, *, store: EventStore | None = None, bus: Bus | None = None, locks: Locks | None = None
+    settings: Settings,
+    *,
+    store: EventStore | None = None,
+    bus: Bus | None = None,
+    locks: Locks | None = None,
+    relay: RelayInProcess | RelayProcess | None = None,
 ) -> DispatcherService:
+    """By default the relay runs in a process of its own; the embedded mode passes one in-process."""
     store = store or EventStore.postgres(settings.database_url)
     bus = bus or AmqpBus(settings.amqp_url)
     locks = locks or PostgresLocks(settings.database_url)
-    return DispatcherService(settings, store, bus, locks)
+    return DispatcherService(settings, store, bus, locks, relay or RelayProcess(settings))

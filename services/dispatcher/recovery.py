@@ -4,6 +4,10 @@ Orphaned: the store says PROCESSING but no connection holds the attempt's lock,
 so its worker died. Stuck: the lock is held (the worker's connection lives) but
 the worker has not beaten for `stuck_after_seconds`. Either way the attempt is
 fenced off in the store, so a late result from it is refused, and re-run.
+
+An attempt counts as orphaned only when two scans in a row find it so: a worker
+that records an outcome and releases its lock between our load and our lock check
+looks orphaned once, never twice (its job is no longer PROCESSING).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from services.adapters.locks import Locks, silent_for
 from services.adapters.settings import Settings
@@ -19,29 +24,38 @@ from services.dispatcher.application import Dispatcher, Effects
 FORGET_AFTER_SECONDS = 300.0
 
 
-async def scan_workers(
-    app: Dispatcher,
-    locks: Locks,
-    call: Callable[..., Awaitable[Any]],
-    settings: Settings,
-    now: datetime,
-) -> Effects:
-    beats = await locks.beats()
-    silence = {(job, attempt): silent_for(b, now).total_seconds() for b in beats for job, attempt in b.jobs}
-    if not silence:
-        return Effects()
-    running = await call(app.running, list(silence))
-    held = await locks.held(running)  # checked after loading: see Dispatcher.recover
-    lost = [job for claim, job in running.items() if claim not in held]
-    stuck = [
-        (job, silence[claim])
-        for claim, job in running.items()
-        if claim in held and silence[claim] > settings.stuck_after_seconds
-    ]
-    for beat in beats:
-        if silent_for(beat, now).total_seconds() > max(FORGET_AFTER_SECONDS, 5 * settings.stuck_after_seconds):
-            await locks.forget(beat.worker_id)
-    if not lost and not stuck:
-        return Effects()
-    result: Effects = await call(app.recover, lost, stuck)
-    return result
+class WorkerScan:
+    def __init__(self, app: Dispatcher, locks: Locks, call: Callable[..., Awaitable[Any]], settings: Settings) -> None:
+        self.app = app
+        self.locks = locks
+        self.call = call
+        self.settings = settings
+        self.suspects: set[tuple[UUID, int]] = set()
+
+    async def scan(self, now: datetime) -> Effects:
+        beats = await self.locks.beats()
+        silence = {(job, attempt): silent_for(b, now).total_seconds() for b in beats for job, attempt in b.jobs}
+        await self._forget_departed(beats, now)
+        if not silence:
+            self.suspects = set()
+            return Effects()
+        running = await self.call(self.app.running, list(silence))
+        held = await self.locks.held(running)  # checked after loading: see Dispatcher.recover
+        unlocked = {claim for claim in running if claim not in held}
+        lost = [running[claim] for claim in unlocked & self.suspects]
+        self.suspects = unlocked
+        stuck = [
+            (job, silence[claim])
+            for claim, job in running.items()
+            if claim in held and silence[claim] > self.settings.stuck_after_seconds
+        ]
+        if not lost and not stuck:
+            return Effects()
+        effects: Effects = await self.call(self.app.recover, lost, stuck)
+        return effects
+
+    async def _forget_departed(self, beats: list[Any], now: datetime) -> None:
+        limit = max(FORGET_AFTER_SECONDS, 5 * self.settings.stuck_after_seconds)
+        for beat in beats:
+            if silent_for(beat, now).total_seconds() > limit:
+                await self.locks.forget(beat.worker_id)

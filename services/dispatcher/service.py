@@ -30,13 +30,13 @@ from services.adapters.batching import Batcher
 from services.adapters.bus import Bus, Delivery, Message, Verdict
 from services.adapters.locks import Locks
 from services.adapters.logging import get_logger
-from services.adapters.relay import Relay
+from services.adapters.relay import RelayInProcess, RelayProcess
 from services.adapters.replies import accept, refuse
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore, NotFoundError
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.manifests import fetch_manifest
-from services.dispatcher.recovery import scan_workers
+from services.dispatcher.recovery import WorkerScan
 from services.dispatcher.view import DispatchView
 
 log = get_logger("batchq.dispatcher")
@@ -72,7 +72,9 @@ def to_draft(submission: Submission, jobs: list[JobSpec], fingerprint: str) -> B
 
 
 class DispatcherService:
-    def __init__(self, settings: Settings, store: EventStore, bus: Bus, locks: Locks) -> None:
+    def __init__(
+        self, settings: Settings, store: EventStore, bus: Bus, locks: Locks, relay: RelayProcess | RelayInProcess
+    ) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
@@ -81,7 +83,8 @@ class DispatcherService:
         backoff = BackoffPolicy(settings.retry_base_seconds, settings.retry_cap_seconds)
         self.app = Dispatcher(store, DispatchView(), utcnow, random.random, backoff)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="dispatcher")
-        self.relay = Relay(store, bus)
+        self.relay = relay
+        self.scan = WorkerScan(self.app, locks, self._call, settings)
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
         self.wakeups: set[asyncio.Task[None]] = set()
@@ -102,10 +105,8 @@ class DispatcherService:
         await self.bus.connect()
         await self.locks.lead()  # one active dispatcher; others wait here as standbys
         await self._carry_out(await self._call(self.app.rebuild))
-        self.tasks = [
-            asyncio.create_task(self.relay.run(self.stopping)),
-            asyncio.create_task(self._scan_forever()),
-        ]
+        await self.relay.start()
+        self.tasks = [asyncio.create_task(self._scan_forever())]
         await self.bus.consume(names.DISPATCHER_EVENTS_QUEUE, self.on_event, prefetch=400)
         await self.bus.consume(names.DISPATCHER_MANIFESTS_QUEUE, self.on_manifest, prefetch=2)
         await self.bus.consume(names.DISPATCHER_COMMANDS_QUEUE, self.on_command, prefetch=8)
@@ -115,6 +116,7 @@ class DispatcherService:
         for queue in (names.DISPATCHER_MANIFESTS_QUEUE, names.DISPATCHER_COMMANDS_QUEUE, names.DISPATCHER_EVENTS_QUEUE):
             await self.bus.stop_consuming(queue)
         await self.outcomes.drain()
+        await self.relay.stop()
         self.stopping.set()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -194,7 +196,7 @@ class DispatcherService:
     async def _scan_forever(self) -> None:
         while not self.stopping.is_set():
             try:
-                effects = await scan_workers(self.app, self.locks, self._call, self.settings, utcnow())
+                effects = await self.scan.scan(utcnow())
                 await self._carry_out(effects)
             except Exception:
                 log.exception("scan_failed")
