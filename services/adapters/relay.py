@@ -9,6 +9,7 @@ relay publishes at a time: the leader holds a PostgreSQL advisory lock.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -140,6 +141,15 @@ class RelayProcess:
             await self.watcher
 
 
+async def _stop_when_orphaned(stopping: asyncio.Event) -> None:
+    """A dispatcher killed with SIGKILL cannot stop its relay: the relay notices and goes."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    log.warning("relay_orphaned", parent=parent)
+    stopping.set()
+
+
 async def serve_relay(settings: Settings) -> None:
     """`python -m services.adapters.relay`: lead, then relay until SIGTERM."""
     store = EventStore.postgres(settings.database_url)
@@ -150,9 +160,11 @@ async def serve_relay(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await bus.connect()
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stopping))
     try:
         await Relay(store, bus).run(stopping, leadership=lambda: locks.lead(RELAY_KEY))
     finally:
+        orphan_watch.cancel()
         await bus.close()
         await locks.close()
 

@@ -40,6 +40,8 @@ from services.dispatcher.recovery import WorkerScan
 from services.dispatcher.view import DispatchView
 
 log = get_logger("batchq.dispatcher")
+
+STOP_SECONDS = 10.0
 R = TypeVar("R")
 
 
@@ -115,15 +117,16 @@ class DispatcherService:
     async def stop(self) -> None:
         for queue in (names.DISPATCHER_MANIFESTS_QUEUE, names.DISPATCHER_COMMANDS_QUEUE, names.DISPATCHER_EVENTS_QUEUE):
             await self.bus.stop_consuming(queue)
-        await self.outcomes.drain()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.outcomes.drain(), timeout=STOP_SECONDS)
         await self.relay.stop()
         self.stopping.set()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=10)
+                await asyncio.wait_for(task, timeout=STOP_SECONDS)
         await self.bus.close()
         await self.locks.close()
-        self.thread.shutdown(wait=True)
+        self.thread.shutdown(wait=False)  # anything unfinished is redone from the store on restart
         log.info("dispatcher_stopped")
 
     # -- handlers ----------------------------------------------------------------
