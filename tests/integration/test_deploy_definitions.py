@@ -69,9 +69,7 @@ def test_a_rejected_job_is_dead_lettered_to_its_rejected_queue(amqp_url: str) ->
 
 def test_a_job_redelivered_past_the_delivery_limit_is_dead_lettered(amqp_url: str) -> None:
     [queue] = [q for q in definitions()["queues"] if q["name"] == "batchq.jobs.default"]
-    dead = asyncio.run(
-        rejected_after(amqp_url, requeues=queue["arguments"]["x-delivery-limit"] + 1)
-    )
+    dead = asyncio.run(rejected_after(amqp_url, requeues=queue["arguments"]["x-delivery-limit"] + 1))
     assert dead.headers["x-death"][0]["reason"] == "delivery_limit"  # type: ignore[index]
 
 

@@ -17,9 +17,7 @@ from tests.servers import PostgresServer, RabbitServer
 from tests.threaded_servers import HttpServer, SmtpServer, free_port
 
 
-def test_database_url_is_a_fresh_database_of_its_own(
-    database_url: str, postgres_server: PostgresServer
-) -> None:
+def test_database_url_is_a_fresh_database_of_its_own(database_url: str, postgres_server: PostgresServer) -> None:
     with postgres_server.isolated_database() as other_url:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE marker (x int)")
@@ -44,9 +42,7 @@ def test_isolated_database_is_dropped_even_with_a_session_open(
     lingering.close()
 
 
-def test_amqp_url_is_a_vhost_of_its_own_and_usable(
-    amqp_url: str, rabbitmq_server: RabbitServer
-) -> None:
+def test_amqp_url_is_a_vhost_of_its_own_and_usable(amqp_url: str, rabbitmq_server: RabbitServer) -> None:
     vhost = amqp_url.rsplit("/", 1)[1]
     assert vhost.startswith("batchq-test-")
     assert rabbitmq_server.vhost_exists(vhost)
