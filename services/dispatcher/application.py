@@ -329,7 +329,9 @@ class Dispatcher:
             self.view.forget_batch(batch_id)
 
     def _log_change(self, job: Job) -> None:
-        log.info(
+        # An abandoned job is an alert (QUEUE-010): it needs a person to act.
+        emit = log.warning if job.status is JobStatus.ABANDONED else log.info
+        emit(
             "job_" + job.status.value.lower(),
             job_uuid=str(job.id),
             batch_id=str(job.batch_id),
