@@ -152,8 +152,7 @@ def check_manifest_size(size: int, limits: Limits) -> None:
     if size > limits.max_manifest_bytes:
         raise ContractError(
             ErrorCode.INVALID_MESSAGE,
-            f"manifest is {size} bytes; "
-            f"the limit is max_manifest_bytes={limits.max_manifest_bytes}",
+            f"manifest is {size} bytes; the limit is max_manifest_bytes={limits.max_manifest_bytes}",
         )
 
 

@@ -113,8 +113,7 @@ def _select_member(target: Any, data: Mapping[str, Any]) -> type[BaseModel]:
         expected = ", ".join(members)
         raise ContractError(
             ErrorCode.INVALID_MESSAGE,
-            f"{discriminator}: unknown {discriminator} {orjson.dumps(tag).decode()}; "
-            f"expected one of {expected}",
+            f"{discriminator}: unknown {discriminator} {orjson.dumps(tag).decode()}; expected one of {expected}",
         )
     return model
 
@@ -130,9 +129,7 @@ def _tagged_union(target: Any) -> tuple[str, dict[str, type[BaseModel]]]:
         ]
         if discriminators and get_origin(union) in (Union, types.UnionType):
             name = discriminators[0]
-            return name, {
-                str(member.model_fields[name].default): member for member in get_args(union)
-            }
+            return name, {str(member.model_fields[name].default): member for member in get_args(union)}
     raise TypeError(f"decode needs a model class or a discriminated union, not {target!r}")
 
 

@@ -23,6 +23,7 @@ from services.adapters.topology import queue_arguments, queues
 log = get_logger("batchq.bus")
 
 PUBLISH_TIMEOUT = 30.0
+PUBLISH_SLICE = 2000
 
 
 class BrokerUnavailableError(Exception):
@@ -95,14 +96,17 @@ class AmqpBus:
         aio-pika's `Exchange.publish`, and the relay publishes every event."""
         assert self.channel is not None
         channel = await self.channel.get_underlay_channel()
-        confirms = [
-            channel.basic_publish(
-                m.body, exchange=exchange, routing_key=m.routing_key, properties=_properties(m), mandatory=mandatory
-            )
-            for m in messages
-        ]
-        async with asyncio.timeout(PUBLISH_TIMEOUT):
-            await asyncio.gather(*confirms)
+        # In slices, each with its own timeout: a 100,000-job dispatch is not one
+        # 30-second deadline, and a stuck broker is still noticed within one.
+        for start in range(0, len(messages), PUBLISH_SLICE):
+            confirms = [
+                channel.basic_publish(
+                    m.body, exchange=exchange, routing_key=m.routing_key, properties=_properties(m), mandatory=mandatory
+                )
+                for m in messages[start : start + PUBLISH_SLICE]
+            ]
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await asyncio.gather(*confirms)
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: bytes) -> None:
         assert self.channel is not None

@@ -21,6 +21,7 @@ import orjson
 from contracts import names
 from contracts.commands import CancelJob, Command, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
 from contracts.errors import ContractError
+from contracts.jobs import chunks, encode_job_message
 from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_manifest_size, content_fingerprint
 from contracts.parsing import decode
 from domain.errors import DomainError
@@ -177,12 +178,13 @@ class DispatcherService:
 
     async def _carry_out(self, effects: Effects) -> None:
         if effects.dispatch:
+            by_pool: dict[str, list[uuid.UUID]] = {}
+            for dispatch in effects.dispatch:
+                by_pool.setdefault(dispatch.pool, []).append(dispatch.job_uuid)
             messages = [
-                Message(
-                    routing_key=d.pool,
-                    body=orjson.dumps({"schema_version": 1, "job_uuid": str(d.job_uuid), "batch_id": str(d.batch_id)}),
-                )
-                for d in effects.dispatch
+                Message(routing_key=pool, body=encode_job_message(group))
+                for pool, job_uuids in by_pool.items()
+                for group in chunks(job_uuids)
             ]
             await self.bus.publish_many(names.JOBS_EXCHANGE, messages)
         loop = asyncio.get_running_loop()

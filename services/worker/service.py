@@ -20,10 +20,12 @@ from typing import Any
 import orjson
 
 from contracts import names
+from contracts.errors import ContractError
+from contracts.jobs import JOBS_PER_MESSAGE, decode_job_message, encode_job_message
 from domain.job import Job
 from domain.queue import QUEUE_ID
 from services.adapters.batching import Batcher
-from services.adapters.bus import Bus, Delivery, Verdict
+from services.adapters.bus import Bus, Delivery, Message, Verdict
 from services.adapters.locks import Locks
 from services.adapters.logging import get_logger
 from services.adapters.settings import Settings
@@ -61,6 +63,7 @@ class WorkerService:
         self.app = WorkerApplication(store, self.worker_id, utcnow)
         self.queue = names.job_queue(settings.pool)
         self.slots = asyncio.Semaphore(settings.worker_concurrency)
+        self.busy = 0  # jobs taken from messages and not yet finished
         self.threads = ThreadPoolExecutor(settings.worker_concurrency, thread_name_prefix="handler")
         self.running: dict[tuple[uuid.UUID, int], JobContext] = {}
         self.live: dict[tuple[uuid.UUID, int], Job] = {}
@@ -109,7 +112,8 @@ class WorkerService:
     async def _consume(self) -> None:
         if not self.consuming:
             self.consuming = True
-            await self.bus.consume(self.queue, self.on_job, prefetch=self.settings.worker_concurrency)
+            prefetch = max(2, self.settings.worker_concurrency // JOBS_PER_MESSAGE + 1)
+            await self.bus.consume(self.queue, self.on_job, prefetch=prefetch)
 
     async def _stop_consuming(self) -> None:
         if self.consuming:
@@ -129,21 +133,36 @@ class WorkerService:
 
     async def on_job(self, delivery: Delivery) -> Verdict:
         try:
-            job_uuid = uuid.UUID(orjson.loads(delivery.body)["job_uuid"])
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as error:
-            return Verdict.reject(f"INVALID_MESSAGE: not a job message: {error}")
-        await self.slots.acquire()
+            job_uuids = decode_job_message(delivery.body)
+        except ContractError as error:
+            return Verdict.reject(f"{error.code}: {error.reason}")
         if self.paused:
-            self.slots.release()
             return Verdict.requeue("queue paused")
+        # Take what there are free slots for (at least one); pass the rest back to
+        # the queue before acking, so other workers can start them meanwhile.
+        free = max(1, self.settings.worker_concurrency - self.busy)
+        taken, passed_on = job_uuids[:free], job_uuids[free:]
+        if passed_on:
+            message = Message(routing_key=delivery.routing_key, body=encode_job_message(passed_on))
+            await self.bus.publish(names.JOBS_EXCHANGE, message)
+        self.busy += len(taken)
+        await asyncio.gather(*(self._take(job_uuid) for job_uuid in taken))
+        return Verdict.ack()
+
+    async def _take(self, job_uuid: uuid.UUID) -> None:
+        """Claim one job and start it; a stale copy (claimed, finished, cancelled) is dropped."""
+        await self.slots.acquire()
         job = await self.claims.submit(job_uuid)
         if job is None:
-            self.slots.release()
-            return Verdict.ack()  # already claimed, finished or cancelled: a stale copy
+            self._free_slot()
+            return
         task = asyncio.create_task(self._run(job))
         self.jobs_running.add(task)
         task.add_done_callback(self.jobs_running.discard)
-        return Verdict.ack()
+
+    def _free_slot(self) -> None:
+        self.busy -= 1
+        self.slots.release()
 
     async def _claim(self, job_uuids: list[uuid.UUID]) -> list[Job | None]:
         pending = await asyncio.to_thread(self.app.pending, list(dict.fromkeys(job_uuids)))
@@ -207,7 +226,7 @@ class WorkerService:
             self.running.pop(claim, None)
             if self.live.pop(claim, None) is not None:  # not released with its outcome (an error)
                 await self.locks.release([claim])
-            self.slots.release()
+            self._free_slot()
 
     async def _execute(self, job: Job, ctx: JobContext) -> Outcome:
         handler = self.handlers.get(job.handler)
