@@ -153,7 +153,7 @@ async def _stop_when_orphaned(stopping: asyncio.Event) -> None:
 async def serve_relay(settings: Settings) -> None:
     """`python -m services.adapters.relay`: lead, then relay until SIGTERM."""
     store = EventStore.postgres(settings.database_url)
-    bus = AmqpBus(settings.amqp_url)
+    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     locks = PostgresLocks(settings.database_url)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -23,6 +23,7 @@ class Settings:
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "batchq@localhost"
     pool: str = "default"
+    queue_type: str = "quorum"
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     worker_concurrency: int = 32
     heartbeat_seconds: float = 2.0
@@ -44,6 +45,7 @@ class Settings:
             "BATCHQ_DATABASE_URL": self.database_url,
             "BATCHQ_AMQP_URL": self.amqp_url,
             "BATCHQ_LOG_LEVEL": self.log_level,
+            "BATCHQ_QUEUE_TYPE": self.queue_type,
         }
 
     @classmethod
@@ -55,6 +57,7 @@ class Settings:
             smtp_url=os.environ.get("BATCHQ_SMTP_URL", defaults.smtp_url),
             mail_from=os.environ.get("BATCHQ_MAIL_FROM", defaults.mail_from),
             pool=os.environ.get("BATCHQ_POOL", defaults.pool),
+            queue_type=os.environ.get("BATCHQ_QUEUE_TYPE", defaults.queue_type),
             worker_id=os.environ.get("BATCHQ_WORKER_ID", defaults.worker_id),
             worker_concurrency=_int("BATCHQ_WORKER_CONCURRENCY", defaults.worker_concurrency),
             heartbeat_seconds=_float("BATCHQ_HEARTBEAT_SECONDS", defaults.heartbeat_seconds),

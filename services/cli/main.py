@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _migrate(settings: Settings) -> int:
     EventStore.postgres(settings.database_url, create_tables=True).migrate()
-    bus = AmqpBus(settings.amqp_url)
+    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     await bus.close()
     print("migrated: event store tables and RabbitMQ topology are in place")
@@ -134,7 +134,7 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _admin(settings: Settings, command: dict[str, Any]) -> int:
-    bus = AmqpBus(settings.amqp_url)
+    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     try:
         code, reply = await admin.send_command(bus, command)
@@ -152,7 +152,7 @@ def _show(reply: dict[str, Any]) -> None:
 
 async def _submit(settings: Settings, file: Path, wait: bool) -> int:
     body = file.read_bytes()
-    bus = AmqpBus(settings.amqp_url)
+    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     try:
         code, reply = await admin.submit(bus, body)

@@ -21,6 +21,6 @@ def build(
 ) -> DispatcherService:
     """By default the relay runs in a process of its own; the embedded mode passes one in-process."""
     store = store or EventStore.postgres(settings.database_url)
-    bus = bus or AmqpBus(settings.amqp_url)
+    bus = bus or AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     locks = locks or PostgresLocks(settings.database_url)
     return DispatcherService(settings, store, bus, locks, relay or RelayProcess(settings))

@@ -20,6 +20,6 @@ def build(
     handlers: dict[str, Handler] | None = None,
 ) -> WorkerService:
     store = store or EventStore.postgres(settings.database_url)
-    bus = bus or AmqpBus(settings.amqp_url)
+    bus = bus or AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     locks = locks or PostgresLocks(settings.database_url)
     return WorkerService(settings, store, bus, locks, handlers)
