@@ -48,6 +48,11 @@ def _properties(message: Message) -> aiormq.spec.Basic.Properties:
     )
 
 
+def _log_return(_channel: object, message: AbstractIncomingMessage) -> None:
+    """A mandatory message no queue took: the topology is missing a queue someone needs."""
+    log.error("message_unroutable", exchange=message.exchange, routing_key=message.routing_key)
+
+
 class AmqpBus:
     def __init__(self, url: str, *, queue_type: str = "quorum") -> None:
         self.url = url
@@ -63,6 +68,7 @@ class AmqpBus:
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
             raise BrokerUnavailableError(redact(self.url), error or type(error).__name__) from None
         self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=False)
+        self.channel.return_callbacks.add(_log_return)
         await self.declare()
 
     async def declare(self) -> None:
@@ -101,7 +107,11 @@ class AmqpBus:
         for start in range(0, len(messages), PUBLISH_SLICE):
             confirms = [
                 channel.basic_publish(
-                    m.body, exchange=exchange, routing_key=m.routing_key, properties=_properties(m), mandatory=mandatory
+                    m.body,
+                    exchange=exchange,
+                    routing_key=m.routing_key,
+                    properties=_properties(m),
+                    mandatory=mandatory and m.mandatory,
                 )
                 for m in messages[start : start + PUBLISH_SLICE]
             ]

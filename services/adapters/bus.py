@@ -56,6 +56,7 @@ class Message:
     headers: dict[str, Any] = field(default_factory=dict)
     reply_to: str | None = None
     correlation_id: str | None = None
+    mandatory: bool = True  # False: no queue bound is normal (an event nobody asked for)
 
 
 Handler = Callable[[Delivery], Awaitable[Verdict]]

@@ -22,6 +22,7 @@ from services.adapters.locks import RELAY_KEY, PostgresLocks
 from services.adapters.logging import configure, get_logger
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
+from services.adapters.topology import REQUIRED_EVENT_TYPES
 
 log = get_logger("batchq.relay")
 
@@ -73,7 +74,9 @@ class Relay:
         pages = []
         for notification in self.store.read_stored(after, self.page):
             env = envelope_of_stored(notification)
-            pages.append((notification.id, Message(routing_key=routing_key(env), body=dumps(env))))
+            required = env["type"] in REQUIRED_EVENT_TYPES
+            message = Message(routing_key=routing_key(env), body=dumps(env), mandatory=required)
+            pages.append((notification.id, message))
         return pages
 
     async def _publish(self, page: list[tuple[int, Message]]) -> None:

@@ -24,6 +24,13 @@ DISPATCHER_EVENT_KEYS = ("*.job.JobCompleted", "*.job.JobFailed")
 REPORTER_EVENT_KEYS = ("*.batch.BatchReportingStarted", "*.batch.BatchUpdateReportingRequested")
 WORKER_CONTROL_KEYS = ("*.queue.QueuePaused", "*.queue.QueueResumed")
 
+# The events batchq's own services must hear: the relay publishes these `mandatory`,
+# so a missing queue is reported; any other event may go unrouted (auditors bind
+# what they want), and RabbitMQ need not send it back.
+REQUIRED_EVENT_TYPES = frozenset(
+    key.rsplit(".", 1)[1] for key in DISPATCHER_EVENT_KEYS + REPORTER_EVENT_KEYS + WORKER_CONTROL_KEYS
+)
+
 
 def queues() -> list[QueueSpec]:
     events = names.EVENTS_EXCHANGE
