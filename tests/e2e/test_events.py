@@ -1,0 +1,98 @@
+"""`batchq.events` as an auditor sees it: its own durable queue, bound per tenant.
+
+Every event recorded in the store is published (after it is stored), under the routing key
+`<tenant>.<aggregate>.<EventType>`, as the same envelope `batchq events --json` prints, in
+position order; a binding on `acme.#` sees acme's events and nobody else's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.e2e.broker import Received, bind_queue, drain
+from tests.e2e.cli import Cli, job, submission
+from tests.e2e.processes import Processes
+from tests.threaded_servers import SmtpServer
+
+ENVELOPE_FIELDS = {
+    "schema_version",
+    "position",
+    "event_id",
+    "type",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "occurred_at",
+    "tenant",
+    "user_id",
+    "trace_id",
+    "batch_id",
+    "data",
+}
+
+
+def collect(amqp_url: str, queue: str, positions: set[int], timeout: float = 20.0) -> list[Received]:
+    """Drain `queue` until every one of `positions` has arrived."""
+    got: list[Received] = []
+    deadline = time.monotonic() + timeout
+    while not positions <= {json.loads(m.body)["position"] for m in got}:
+        if time.monotonic() > deadline:
+            seen = {json.loads(m.body)["position"] for m in got}
+            raise AssertionError(f"{queue}: positions {sorted(positions - seen)} never arrived")
+        got += drain(amqp_url, queue)
+        time.sleep(0.2)
+    return got
+
+
+def test_an_auditor_queue_gets_every_event_of_its_tenant_in_position_order(
+    migrated: Cli, processes: Processes, cli: Cli, amqp_url: str, smtp_server: SmtpServer
+) -> None:
+    bind_queue(amqp_url, "audit.acme", "batchq.events", ["acme.#"])
+    bind_queue(amqp_url, "audit.globex", "batchq.events", ["globex.#"])
+    processes.start_many("dispatcher", "worker", "reporter")
+    acme = submission([job(), job("fail"), job(item={"key": "k", "version": 1, "target": "t"})], tenant="acme")
+    globex = submission([job()], tenant="globex", user_id="auditor-2")
+    cli.submit(acme)
+    cli.submit(globex)
+    cli.wait_for_batch(acme["batch_id"], "FAILED")
+    cli.wait_for_batch(globex["batch_id"], "COMPLETED")
+
+    stored = {e["position"]: e for e in cli.events()}
+    acme_positions = {p for p, e in stored.items() if e["tenant"] == "acme"}
+    globex_positions = {p for p, e in stored.items() if e["tenant"] == "globex"}
+    heard = collect(amqp_url, "audit.acme", acme_positions)
+    heard_globex = collect(amqp_url, "audit.globex", globex_positions)
+
+    envelopes = [json.loads(m.body) for m in heard]
+    assert {e["position"] for e in envelopes} == acme_positions  # all of acme's, no one else's
+    assert {json.loads(m.body)["position"] for m in heard_globex} == globex_positions
+    first_seen = list(dict.fromkeys(e["position"] for e in envelopes))
+    assert first_seen == sorted(first_seen), "events arrived out of position order"
+    for message, envelope in zip(heard, envelopes, strict=True):
+        assert set(envelope) == ENVELOPE_FIELDS, envelope
+        assert envelope == stored[envelope["position"]]  # the very envelope the store gives
+        assert message.routing_key == f"acme.{envelope['aggregate_type']}.{envelope['type']}"
+    assert {e["aggregate_type"] for e in envelopes} >= {"batch", "job", "item"}
+    assert len({e["event_id"] for e in envelopes}) == len(acme_positions)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services/cli/views.py event_envelopes reads the unfiltered history with one"
+    " store.read(since, 10_000) and services/cli/main.py _events prints that one page and exits:"
+    " `batchq events` silently stops after 10,000 events",
+)
+def test_events_prints_the_whole_history_even_past_ten_thousand_events(system: Processes, cli: Cli) -> None:
+    root = job("fail")
+    doc = submission([root, *(job(depends_on=[root["job_uuid"]]) for _ in range(5100))])
+    cli.submit(doc)
+    cli.wait_for_batch(doc["batch_id"], "FAILED", timeout=120)
+    of_batch = cli.events(batch_id=doc["batch_id"])
+    assert len(of_batch) > 10_000  # 5,100 jobs submitted and cancelled, and the batch's own
+
+    everything = cli.events()
+
+    assert [e["position"] for e in everything] == list(range(1, of_batch[-1]["position"] + 1))
