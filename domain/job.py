@@ -220,7 +220,13 @@ class Job(BatchqAggregate):
 
     def start(self, worker_id: str, now: datetime) -> None:
         self._require(JobStatus.PENDING, "start")
+        if not self.due(now):
+            raise self._refuse("start", f"its retry is not due until {self.not_before}")
         self._record(JobStarted, now, worker_id=worker_id, attempt=self.attempts + 1)
+
+    def due(self, now: datetime) -> bool:
+        """Not waiting out a retry backoff."""
+        return self.not_before is None or self.not_before <= now
 
     def report_progress(self, attempt: int, progress: float, now: datetime, message: str = "") -> None:
         self._require_current_attempt(attempt, "report progress")

@@ -129,7 +129,9 @@ class AmqpBus:
         assert self.connection is not None
         channel = await self.connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=prefetch)
-        declared = await channel.get_queue(queue, ensure=False)
+        # Declared (same arguments as the topology), not merely looked up: the robust
+        # channel restores declared queues and their consumers after a reconnect.
+        declared = await channel.declare_queue(queue, durable=True, arguments=queue_arguments(queue, self.queue_type))
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
             delivery = Delivery(

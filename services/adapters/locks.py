@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,11 @@ from uuid import UUID
 import orjson
 import psycopg
 
+from services.adapters.logging import get_logger
+
+log = get_logger("batchq.locks")
+
+LEADERSHIP_CHECK_SECONDS = 5.0
 DISPATCHER_KEY = 0x62617463685F71  # "batch_q": one active dispatcher
 RELAY_KEY = 0x62617463685F72  # one publishing relay
 
@@ -54,22 +61,49 @@ class PostgresLocks:
         self.mutex = asyncio.Lock()
 
     async def _conn(self) -> psycopg.AsyncConnection:
-        if self.connection is None:
+        if self.connection is None or self.connection.closed:
             self.connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         return self.connection
 
     async def _fetch(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         async with self.mutex:
-            conn = await self._conn()
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchall() if cursor.description else []
+            try:
+                return await self._execute(sql, params)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                # The connection dropped, and with it every lock it held: the dispatcher
+                # will fence those attempts as orphaned. Carry on with a new connection.
+                log.warning("lock_connection_lost", reason=str(error).strip())
+                if self.connection is not None:
+                    await self.connection.close()
+                self.connection = None
+                return await self._execute(sql, params)
+
+    async def _execute(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        conn = await self._conn()
+        cursor = await conn.execute(sql, params)
+        return await cursor.fetchall() if cursor.description else []
 
     async def lead(self, key: int = DISPATCHER_KEY) -> None:
-        """Wait until this process holds the leadership lock `key` (held until it exits)."""
+        """Wait until this process holds the leadership lock `key` (held until it exits).
+
+        A leader whose lock connection drops is no longer the leader: another may take
+        over at once, so this process stops (SIGTERM to itself) rather than go on.
+        """
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone())[0]:  # type: ignore[index]
             await asyncio.sleep(1.0)
         self._leader_connection = conn
+        self._leader_watch = asyncio.create_task(self._watch_leadership(conn))
+
+    async def _watch_leadership(self, conn: psycopg.AsyncConnection) -> None:
+        while True:
+            await asyncio.sleep(LEADERSHIP_CHECK_SECONDS)
+            try:
+                await conn.execute("SELECT 1")
+            except psycopg.Error as error:
+                log.error("leadership_lost", reason=str(error).strip())
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
 
     async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
         """Take the locks of these claims that nobody holds; return the ones taken."""
@@ -116,6 +150,9 @@ class PostgresLocks:
         await self._fetch("DELETE FROM batchq_workers WHERE worker_id = %s", (worker_id,))
 
     async def close(self) -> None:
+        watch = getattr(self, "_leader_watch", None)
+        if watch is not None:
+            watch.cancel()
         if self.connection is not None:
             await self.connection.close()
         leader = getattr(self, "_leader_connection", None)

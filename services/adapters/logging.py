@@ -13,13 +13,37 @@ def _dumps(obj: object, default: object = None) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
-def configure(level: str = "info", *, json: bool = True) -> None:
+def configure(level: str = "info", *, json: bool = True, quiet_libraries: bool = False) -> None:
+    """structlog for our own logs; the libraries' stdlib logs rendered the same way.
+
+    `quiet_libraries` (the CLI): aio-pika and aiormq say nothing below CRITICAL, so a
+    missing server is reported in batchq's one line, not in theirs too.
+    """
     renderer = structlog.processors.JSONRenderer(serializer=_dumps) if json else structlog.dev.ConsoleRenderer()
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.getLevelName(level.upper()))
+    for library in ("aio_pika", "aiormq"):
+        logging.getLogger(library).setLevel(logging.CRITICAL if quiet_libraries else logging.WARNING)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             renderer,
         ],

@@ -97,7 +97,8 @@ def check_database(url: str, variable: str = "BATCHQ_DATABASE_URL") -> None:
     try:
         psycopg.connect(url, connect_timeout=5).close()
     except psycopg.Error as error:
-        raise ServerUnavailableError(variable, redact(url), str(error).strip()) from None
+        one_line = " ".join(str(error).split())
+        raise ServerUnavailableError(variable, redact(url), one_line) from None
 
 
 class EventStore:

@@ -19,7 +19,7 @@ from uuid import UUID
 import orjson
 
 from services.adapters import logging as batchq_logging
-from services.adapters.amqp import AmqpBus, BrokerUnavailableError
+from services.adapters.amqp import AmqpBus, BrokerUnavailableError, redact
 from services.adapters.envelopes import dumps
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore, NotFoundError, ServerUnavailableError
@@ -88,7 +88,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings.from_env()
-    batchq_logging.configure(settings.log_level)
+    batchq_logging.configure(settings.log_level, quiet_libraries=args.command != "run")
     try:
         return _run(args, settings)
     except (ServerUnavailableError, BrokerUnavailableError) as error:
@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     except NotFoundError as error:
         print(f"refused: NOT_FOUND: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except TimeoutError:
+        print(
+            f"batchq: no answer from the dispatcher at {redact(settings.amqp_url)} (BATCHQ_AMQP_URL);"
+            " is `batchq run dispatcher` running?",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130

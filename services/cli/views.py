@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.batch import Batch
-from services.adapters.envelopes import envelope, occurred_at
+from services.adapters.envelopes import envelope, envelope_of_stored, occurred_at
 from services.adapters.store import EventStore, NotFoundError, Recorded
 
 
@@ -78,7 +78,11 @@ def event_envelopes(
     store: EventStore, *, batch_id: UUID | None, job_uuid: UUID | None, since: int
 ) -> list[dict[str, Any]]:
     if batch_id is None and job_uuid is None:
-        return [envelope(r.position, r.event) for r in store.read(since, 10_000)]
+        envelopes: list[dict[str, Any]] = []
+        while page := store.read_stored(since, 10_000):
+            envelopes.extend(envelope_of_stored(n) for n in page)
+            since = page[-1].id
+        return envelopes
     ids: list[UUID] = []
     if batch_id is not None:
         batch: Batch = store.get(batch_id, "batch")

@@ -13,10 +13,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.dependencies import is_ready
 from domain.errors import DomainError
 from domain.job import Job
+from domain.queue import QUEUE_ID
 from domain.states import JobStatus
 from services.adapters.store import ConflictError, EventStore
+
+
+@dataclass(frozen=True)
+class Claimable:
+    jobs: dict[UUID, Job]
+    paused: bool
 
 
 @dataclass(frozen=True)
@@ -44,9 +52,28 @@ class WorkerApplication:
         self.worker_id = worker_id
         self.clock = clock
 
-    def pending(self, job_uuids: list[UUID]) -> dict[UUID, Job]:
-        """The jobs among these that may still be claimed (a stale message finds none)."""
-        return {i: j for i, j in self.store.get_many(job_uuids).items() if j.status is JobStatus.PENDING}
+    def claimable(self, job_uuids: list[UUID]) -> Claimable:
+        """Of these jobs, the ones that may start now; nothing while the queue is paused.
+
+        A job message is only a hint: a stale, early or stray copy finds its job
+        already claimed, finished, waiting out a retry backoff or waiting for a
+        dependency, and is dropped (the dispatcher sends a new one when it is due).
+        """
+        now = self.clock()
+        found = self.store.get_many([QUEUE_ID, *job_uuids])
+        queue = found.pop(QUEUE_ID, None)
+        if queue is not None and queue.paused:
+            return Claimable({}, paused=True)
+        pending = {i: j for i, j in found.items() if j.status is JobStatus.PENDING and j.due(now)}
+        dependencies = self.store.get_many({d for job in pending.values() for d in job.depends_on})
+
+        def status_of(dep: UUID) -> JobStatus:
+            return dependencies[dep].status if dep in dependencies else JobStatus.PENDING
+
+        def done(dep: UUID) -> bool:
+            return dep in dependencies and dependencies[dep].skipped_as_done
+
+        return Claimable({i: j for i, j in pending.items() if is_ready(j.depends_on, status_of, done)}, paused=False)
 
     def start(self, jobs: list[Job]) -> list[Job]:
         """Claim these jobs; return the ones this worker won."""

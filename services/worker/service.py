@@ -124,10 +124,18 @@ class WorkerService:
 
     async def on_control(self, delivery: Delivery) -> Verdict:
         event_type = delivery.routing_key.rsplit(".", 1)[-1]
-        self.paused = event_type == "QueuePaused"
-        log.info("queue_" + ("paused" if self.paused else "resumed"), worker_id=self.worker_id)
-        await (self._stop_consuming() if self.paused else self._consume())
+        if event_type == "QueuePaused":
+            await self._pause()
+        else:
+            self.paused = False
+            log.info("queue_resumed", worker_id=self.worker_id)
+            await self._consume()
         return Verdict.ack()
+
+    async def _pause(self) -> None:
+        self.paused = True
+        log.info("queue_paused", worker_id=self.worker_id)
+        await self._stop_consuming()
 
     # -- jobs --------------------------------------------------------------------
 
@@ -147,12 +155,18 @@ class WorkerService:
             await self.bus.publish(names.JOBS_EXCHANGE, message)
         self.busy += len(taken)
         await asyncio.gather(*(self._take(job_uuid) for job_uuid in taken))
+        if self.paused:  # paused meanwhile: what was not claimed waits in the queue
+            return Verdict.requeue("queue paused")
         return Verdict.ack()
 
     async def _take(self, job_uuid: uuid.UUID) -> None:
         """Claim one job and start it; a stale copy (claimed, finished, cancelled) is dropped."""
         await self.slots.acquire()
-        job = await self.claims.submit(job_uuid)
+        try:
+            job = await self.claims.submit(job_uuid)
+        except BaseException:
+            self._free_slot()
+            raise
         if job is None:
             self._free_slot()
             return
@@ -165,7 +179,10 @@ class WorkerService:
         self.slots.release()
 
     async def _claim(self, job_uuids: list[uuid.UUID]) -> list[Job | None]:
-        pending = await asyncio.to_thread(self.app.pending, list(dict.fromkeys(job_uuids)))
+        claimable = await asyncio.to_thread(self.app.claimable, list(dict.fromkeys(job_uuids)))
+        if claimable.paused and not self.paused:
+            await self._pause()  # the queue paused before this worker heard of it
+        pending = claimable.jobs
         # A claim this process is already making (a duplicate delivery) is left to that one.
         wanted = [
             (job.id, job.attempts + 1) for job in pending.values() if (job.id, job.attempts + 1) not in self.running

@@ -78,12 +78,6 @@ def test_an_unreachable_database_is_named_in_one_line(migrated: Cli, cli: Cli) -
         assert_one_clear_line(result.stderr, "BATCHQ_DATABASE_URL", f"127.0.0.1:{nowhere}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiormq logs 'error when creating transport: <AMQPConnectionError ...>' through the standard"
-    " logging module, which services/adapters/logging.py configure() leaves unconfigured, so Python's"
-    " last-resort handler prints it to stderr before batchq's own line: two lines, the first unstructured",
-)
 def test_an_unreachable_broker_is_named_in_one_line(migrated: Cli, cli: Cli) -> None:
     nowhere = unreachable_port()
     no_broker = Cli({**cli.env, "BATCHQ_AMQP_URL": f"amqp://guest:secret@127.0.0.1:{nowhere}/%2F"}, cli.work_dir)
@@ -97,12 +91,6 @@ def test_an_unreachable_broker_is_named_in_one_line(migrated: Cli, cli: Cli) -> 
         assert_one_clear_line(result.stderr, "BATCHQ_AMQP_URL", f"127.0.0.1:{nowhere}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/cli/main.py main() catches only ServerUnavailableError, BrokerUnavailableError and"
-    " NotFoundError: when no dispatcher answers, AmqpBus.request's asyncio.wait_for raises TimeoutError"
-    " (services/adapters/amqp.py request) and the CLI dies with a bare traceback after 30 s",
-)
 def test_an_admin_command_nobody_answers_fails_in_one_line(migrated: Cli, cli: Cli) -> None:
     result = cli.run("pause", timeout=90)  # no dispatcher runs
 

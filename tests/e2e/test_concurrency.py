@@ -79,13 +79,6 @@ def test_four_workers_run_each_job_of_a_redelivered_batch_exactly_once(
 
 
 @pytest.mark.batchq_env(BATCHQ_RETRY_BASE_SECONDS="4")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a redelivered job message starts a job whose automatic retry is not due yet: the worker claims"
-    " any PENDING job a message names (services/worker/application.py WorkerApplication.pending/start,"
-    " domain/job.py Job.start checks only PENDING), so JobRetried.not_before is honoured only by the"
-    " dispatcher's timer, not by the claim",
-)
 def test_a_redelivered_job_message_does_not_start_a_retry_before_it_is_due(
     system: Processes, cli: Cli, amqp_url: str
 ) -> None:
@@ -107,12 +100,6 @@ def test_a_redelivered_job_message_does_not_start_a_retry_before_it_is_due(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a job message for a job whose dependency is still running starts it at once: the worker claims"
-    " any PENDING job a message names (services/worker/application.py WorkerApplication.pending) without"
-    " checking depends_on; only the dispatcher's decision to publish keeps the order",
-)
 def test_a_stray_job_message_does_not_start_a_job_before_its_dependencies_complete(
     system: Processes, cli: Cli, amqp_url: str
 ) -> None:

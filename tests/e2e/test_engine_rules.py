@@ -250,14 +250,6 @@ def test_concurrent_producers_of_one_batch_id_create_exactly_one_batch(
     assert len(smtp_server.wait_for(1)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pause takes effect only when each worker hears QueuePaused from the relay"
-    " (services/worker/service.py on_control); claims never consult the queue's state"
-    " (services/worker/application.py WorkerApplication.start, domain/job.py Job.start), and the relay"
-    " publishes QueuePaused behind every event already queued, so jobs keep starting after"
-    " `batchq pause` was acknowledged, for as long as the relay backlog lasts",
-)
 def test_no_job_starts_after_a_pause_mid_batch_is_acknowledged(system: Processes, cli: Cli) -> None:
     doc = submission([job() for _ in range(1500)])
     cli.submit(doc)

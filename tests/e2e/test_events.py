@@ -79,12 +79,6 @@ def test_an_auditor_queue_gets_every_event_of_its_tenant_in_position_order(
     assert len({e["event_id"] for e in envelopes}) == len(acme_positions)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/cli/views.py event_envelopes reads the unfiltered history with one"
-    " store.read(since, 10_000) and services/cli/main.py _events prints that one page and exits:"
-    " `batchq events` silently stops after 10,000 events",
-)
 def test_events_prints_the_whole_history_even_past_ten_thousand_events(system: Processes, cli: Cli) -> None:
     root = job("fail")
     doc = submission([root, *(job(depends_on=[root["job_uuid"]]) for _ in range(5100))])

@@ -210,14 +210,6 @@ def test_a_submission_right_after_postgresql_drops_its_connections_is_answered(
     assert cli.status(doc["batch_id"])["status"] in ("PROCESSING", "REPORTING", "COMPLETED")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/adapters/locks.py PostgresLocks._conn opens the lock connection once and never"
-    " again: once PostgreSQL dropped it, the worker's heartbeats and job claims (and the dispatcher's"
-    " orphan/stuck scans) fail for good with 'the connection is closed'; each failed claim raises out of"
-    " services/worker/service.py _take after slots.acquire() and busy += 1, leaking the slot, and the job"
-    " messages are requeued until x-delivery-limit dead-letters them: no job runs again",
-)
 def test_a_worker_runs_jobs_again_after_postgresql_drops_its_connections(
     system: Processes, cli: Cli, database_url: str, smtp_server: SmtpServer
 ) -> None:
@@ -237,13 +229,6 @@ def test_a_worker_runs_jobs_again_after_postgresql_drops_its_connections(
     assert len(smtp_server.wait_for(2)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/adapters/amqp.py AmqpBus.consume takes its queue with channel.get_queue(queue,"
-    " ensure=False), which aio-pika's RobustChannel does not register for restoring: after a reconnect the"
-    " durable queues (manifests, commands, dispatcher and reporter events, jobs) have 0 consumers and"
-    " nothing is processed again, while every process stays up",
-)
 def test_the_system_carries_on_after_the_broker_drops_its_connections(
     system: Processes, cli: Cli, amqp_url: str, rabbitmq_server: RabbitServer, smtp_server: SmtpServer
 ) -> None:
