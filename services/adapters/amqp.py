@@ -8,7 +8,9 @@ back as returns: for events that just means nobody subscribed to that key.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import aio_pika
@@ -48,6 +50,19 @@ def _properties(message: Message) -> aiormq.spec.Basic.Properties:
     )
 
 
+@contextlib.contextmanager
+def _libraries_silenced() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in ("aio_pika", "aiormq")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _log_return(_channel: object, message: AbstractIncomingMessage) -> None:
     """A mandatory message no queue took: the topology is missing a queue someone needs."""
     log.error("message_unroutable", exchange=message.exchange, routing_key=message.routing_key)
@@ -64,7 +79,8 @@ class AmqpBus:
 
     async def connect(self) -> None:
         try:
-            self.connection = await aio_pika.connect_robust(self.url, timeout=10)
+            with _libraries_silenced():  # a failed first connect is reported in our one line
+                self.connection = await aio_pika.connect_robust(self.url, timeout=10)
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
             raise BrokerUnavailableError(redact(self.url), error or type(error).__name__) from None
         self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=False)
