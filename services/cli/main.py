@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -140,13 +140,20 @@ async def _migrate(settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _admin(settings: Settings, command: dict[str, Any]) -> int:
+async def _ask(
+    settings: Settings, request: Callable[[AmqpBus], Awaitable[tuple[int, dict[str, Any]]]]
+) -> tuple[int, dict[str, Any]]:
+    """Connect, send one request, and return (exit status, reply)."""
     bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     try:
-        code, reply = await admin.send_command(bus, command)
+        return await request(bus)
     finally:
         await bus.close()
+
+
+async def _admin(settings: Settings, command: dict[str, Any]) -> int:
+    code, reply = await _ask(settings, lambda bus: admin.send_command(bus, command))
     _show(reply)
     return code
 
@@ -159,12 +166,7 @@ def _show(reply: dict[str, Any]) -> None:
 
 async def _submit(settings: Settings, file: Path, wait: bool) -> int:
     body = file.read_bytes()
-    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
-    await bus.connect()
-    try:
-        code, reply = await admin.submit(bus, body)
-    finally:
-        await bus.close()
+    code, reply = await _ask(settings, lambda bus: admin.submit(bus, body))
     _show(reply)
     if code != EXIT_OK or not wait:
         return code
