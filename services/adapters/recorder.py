@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
@@ -25,5 +26,23 @@ class BatchqPostgresRecorder(PostgresApplicationRecorder):
             self._insert_events(cursor, stored_events, **kwargs)
             if not stored_events:
                 return None
-            self._insert_stored_events(cursor, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+            self._insert_stored_events(cursor, stored_events, **kwargs)  # takes the table lock
+            ids = self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+            self._check_unchanged(cursor, kwargs.get("unchanged") or {})
+            return ids
+
+    def _check_unchanged(self, cursor: Any, unchanged: dict[UUID, int]) -> None:
+        """Refuse the append if another aggregate moved past the version the caller decided on.
+
+        Checked under the table lock every append takes, so no event of those
+        aggregates can commit between this check and ours: a job claimed while the
+        queue was running is never recorded after a pause.
+        """
+        for aggregate_id, version in unchanged.items():
+            cursor.execute(
+                f"SELECT max(originator_version) AS v FROM {self.events_table_name} WHERE originator_id = %s",
+                (aggregate_id,),
+            )
+            current = cursor.fetchone()["v"] or 0
+            if current != version:
+                raise IntegrityError(f"{aggregate_id} is at version {current}, not {version}")

@@ -178,11 +178,14 @@ class EventStore:
 
     # -- writing ----------------------------------------------------------------
 
-    def save(self, *objects: Aggregate | DomainEvent | None) -> list[Recorded]:
+    def save(
+        self, *objects: Aggregate | DomainEvent | None, unchanged: dict[UUID, int] | None = None
+    ) -> list[Recorded]:
         """Append every pending event of these aggregates (or these events) atomically, with positions.
 
         Straight to the library's event store rather than through `Application.save`,
         which checks each object against runtime protocols: a cost per job we need not pay.
+        `unchanged` names other aggregates that must still be at these versions (PostgreSQL).
         """
         events: list[DomainEvent] = []
         for obj in objects:
@@ -193,7 +196,7 @@ class EventStore:
         if not events:
             return []
         try:
-            recordings = self.app.events.put(events)
+            recordings = self.app.events.put(events, unchanged=unchanged or {})
         except IntegrityError as error:
             raise ConflictError(str(error)) from None
         return [Recorded(r.notification.id, r.domain_event) for r in recordings]

@@ -25,6 +25,7 @@ from services.adapters.store import ConflictError, EventStore
 class Claimable:
     jobs: dict[UUID, Job]
     paused: bool
+    queue_version: int = 0  # the claims are recorded only if the queue is still at this version
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class WorkerApplication:
         queue = found.pop(QUEUE_ID, None)
         if queue is not None and queue.paused:
             return Claimable({}, paused=True)
+        queue_version = queue.version if queue is not None else 0
         pending = {i: j for i, j in found.items() if j.status is JobStatus.PENDING and j.due(now)}
         dependencies = self.store.get_many({d for job in pending.values() for d in job.depends_on})
 
@@ -73,14 +75,15 @@ class WorkerApplication:
         def done(dep: UUID) -> bool:
             return dep in dependencies and dependencies[dep].skipped_as_done
 
-        return Claimable({i: j for i, j in pending.items() if is_ready(j.depends_on, status_of, done)}, paused=False)
+        ready = {i: j for i, j in pending.items() if is_ready(j.depends_on, status_of, done)}
+        return Claimable(ready, paused=False, queue_version=queue_version)
 
-    def start(self, jobs: list[Job]) -> list[Job]:
-        """Claim these jobs; return the ones this worker won."""
+    def start(self, jobs: list[Job], queue_version: int) -> list[Job]:
+        """Claim these jobs; return the ones this worker won (none if the queue paused meanwhile)."""
         now = self.clock()
         for job in jobs:
             job.start(self.worker_id, now)
-        return self._save_each_that_can(jobs)
+        return self._save_each_that_can(jobs, unchanged={QUEUE_ID: queue_version})
 
     def record(self, outcomes: list[tuple[Job, Outcome]]) -> list[bool]:
         """Record outcomes; False for one whose attempt is no longer current (refused)."""
@@ -102,20 +105,20 @@ class WorkerApplication:
         saved = {id(j) for j in self._save_each_that_can(changed)}
         return [accepted.get(i, id(job) in saved) for i, (job, _) in enumerate(outcomes)]
 
-    def _save_each_that_can(self, jobs: list[Job]) -> list[Job]:
+    def _save_each_that_can(self, jobs: list[Job], unchanged: dict[UUID, int] | None = None) -> list[Job]:
         """One append for the group; if any conflicts, each on its own."""
         unique = list({id(j): j for j in jobs}.values())
         # Collected first: a failed append has already taken the aggregates' pending events.
         events = {id(j): j.collect_events() for j in unique}
         try:
-            self.store.save(*(e for j in unique for e in events[id(j)]))
+            self.store.save(*(e for j in unique for e in events[id(j)]), unchanged=unchanged)
             return unique
         except ConflictError:
             pass
         saved = []
         for job in unique:
             try:
-                self.store.save(*events[id(job)])
+                self.store.save(*events[id(job)], unchanged=unchanged)
                 saved.append(job)
             except ConflictError:
                 continue  # another claimer won, or the attempt was fenced off

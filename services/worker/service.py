@@ -191,7 +191,9 @@ class WorkerService:
             self.running[claim] = self._context(pending[claim[0]], claim[1])
         await self._beat()
         held = await self.locks.try_hold(wanted)
-        started = await asyncio.to_thread(self.app.start, [pending[j] for j, a in wanted if (j, a) in held])
+        started = await asyncio.to_thread(
+            self.app.start, [pending[j] for j, a in wanted if (j, a) in held], claimable.queue_version
+        )
         won = {job.id: job for job in started}
         lost = [claim for claim in wanted if claim[0] not in won]
         for claim in lost:
