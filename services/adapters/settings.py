@@ -25,7 +25,7 @@ class Settings:
     pool: str = "default"
     queue_type: str = "quorum"
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    worker_concurrency: int = 32
+    worker_concurrency: int = 256
     heartbeat_seconds: float = 2.0
     progress_interval_seconds: float = 2.0
     stuck_after_seconds: float = 60.0
