@@ -60,13 +60,6 @@ class Relay:
             await self._publish(page)
             page = await following
 
-    async def relay_once(self) -> int:
-        """Publish the next page of events; return how many."""
-        page = await self._read(self.position)
-        if page:
-            await self._publish(page)
-        return len(page)
-
     async def _read(self, after: int) -> list[tuple[int, Message]]:
         return await asyncio.to_thread(self._messages, after)
 

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from domain.batch import Batch
 from domain.job import Job
-from domain.states import FINAL_BATCH_STATES, BatchStatus, JobStatus
+from domain.states import BatchStatus, JobStatus
 from domain.tally import JobTally
 
 
@@ -99,13 +99,6 @@ class DispatchView:
 
     def dependents_of(self, job_uuid: UUID) -> list[UUID]:
         return self.dependents.get(job_uuid, [])
-
-    def live_batches(self) -> list[UUID]:
-        return [b for b, entry in self.batches.items() if entry.status not in FINAL_BATCH_STATES]
-
-    def unsettled(self, batch_id: UUID) -> int:
-        tally = self.batches[batch_id].tally
-        return tally.total - tally.settled
 
     def jobs_of(self, batch_id: UUID) -> list[UUID]:
         return self.batches[batch_id].job_uuids
