@@ -7,6 +7,9 @@
   whatever else is wrong with the body, so a newer message is never
   half-understood (a model with `schema_version_required = False`, the fetched
   manifest document, may omit it, but not carry another);
+- not strict JSON (`NaN`, `Infinity`, a number beyond a double, a duplicate
+  key): INVALID_MESSAGE naming the field, since nothing that a strict reader
+  cannot read back may reach the store (`contracts.strict_json`);
 - anything the model refuses: INVALID_MESSAGE, the reason naming each field by
   its path, e.g. "jobs.0.job_uuid: Input should be a valid UUID".
 
@@ -22,12 +25,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, overload
 
 import orjson
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from contracts.base import SCHEMA_VERSION
 from contracts.errors import ContractError, ErrorCode
+from contracts.strict_json import strict_json_fault
 
 __all__ = ["SCHEMA_VERSION", "decode", "describe_validation_error"]
 
@@ -51,6 +56,7 @@ def decode(target: Any, body: bytes) -> Any:
         return _decode_model(target, body)
     data = _json_object(body)
     _check_schema_version(data, required=True)
+    _check_strict(body)
     model = _select_member(target, data)
     try:
         return model.model_validate(data)
@@ -68,16 +74,26 @@ def _decode_model(model: type[M], body: bytes) -> M:
         message = model.model_validate_json(body)
     except ValidationError as error:
         _check_schema_version(_json_object(body), required=required)
+        _check_strict(body)
         raise ContractError(ErrorCode.INVALID_MESSAGE, describe_validation_error(error)) from None
     if required and "schema_version" not in message.model_fields_set:
         raise _unsupported_version(None)
+    _check_strict(body)
     return message
 
 
+def _check_strict(body: bytes) -> None:
+    fault = strict_json_fault(body)
+    if fault is not None:
+        raise ContractError(ErrorCode.INVALID_MESSAGE, fault)
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
+    # Lenient on purpose (pydantic's parser reads `NaN`): the version is judged
+    # before strictness, so a newer message is refused for its version.
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        data = pydantic_core.from_json(body)
+    except ValueError:
         data = None
     if not isinstance(data, dict):
         raise ContractError(ErrorCode.INVALID_MESSAGE, "body is not a JSON object")

@@ -7,6 +7,7 @@ pydantic model per event; a contract test parses its output with
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -19,6 +20,9 @@ from eventsourcing.utils import resolve_topic
 
 from contracts import names
 from contracts.base import SCHEMA_VERSION
+from services.adapters.logging import get_logger
+
+log = get_logger("batchq.envelopes")
 
 _ENVELOPE_FIELDS = frozenset(
     {
@@ -72,8 +76,15 @@ def envelope_of_stored(notification: Notification) -> dict[str, Any]:
 
     Decoding through the `eventsourcing` mapper builds a dataclass per event only
     to take it apart again; this reads the stored state once with orjson.
+    An event stored before the store insisted on strict JSON may hold NaN or
+    Infinity, which orjson refuses: Python's reader takes them, and `dumps`
+    writes them as null, so such an event can still be read and published.
     """
-    fields = orjson.loads(notification.state)
+    try:
+        fields = orjson.loads(notification.state)
+    except orjson.JSONDecodeError:
+        fields = json.loads(notification.state)
+        log.warning("event_not_strict_json", position=notification.id, shown_as="non-finite numbers as null")
     aggregate_id = notification.originator_id
     return {
         "schema_version": SCHEMA_VERSION,

@@ -14,6 +14,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from eventsourcing.persistence import Notification
+
 from contracts import names
 from services.adapters.amqp import AmqpBus
 from services.adapters.bus import Bus, Message
@@ -38,6 +40,7 @@ class Relay:
         self.page = page
         self.position = 0
         self.published = 0
+        self.unpublishable = 0  # events skipped on the bus (they stay in the store)
 
     async def run(self, stopping: asyncio.Event, leadership: Callable[[], Awaitable[None]] | None = None) -> None:
         if leadership is not None:
@@ -60,20 +63,37 @@ class Relay:
             await self._publish(page)
             page = await following
 
-    async def _read(self, after: int) -> list[tuple[int, Message]]:
+    async def _read(self, after: int) -> list[tuple[int, Message | None]]:
         return await asyncio.to_thread(self._messages, after)
 
-    def _messages(self, after: int) -> list[tuple[int, Message]]:
+    def _messages(self, after: int) -> list[tuple[int, Message | None]]:
         pages = []
         for notification in self.store.read_stored(after, self.page):
-            env = envelope_of_stored(notification)
-            required = env["type"] in REQUIRED_EVENT_TYPES
-            message = Message(routing_key=routing_key(env), body=dumps(env), mandatory=required)
-            pages.append((notification.id, message))
+            # A skipped event keeps its place (None), so the position still moves past it.
+            pages.append((notification.id, self._message(notification)))
         return pages
 
-    async def _publish(self, page: list[tuple[int, Message]]) -> None:
-        await self.bus.publish_many(names.EVENTS_EXCHANGE, [m for _, m in page], mandatory=True)
+    def _message(self, notification: Notification) -> Message | None:
+        """The event's message; None (logged, counted) for one that cannot be published.
+
+        One such event must not hold back every other: it is skipped on the bus,
+        stays in the store (`batchq events` shows it) and the relay goes on.
+        """
+        try:
+            env = envelope_of_stored(notification)
+            required = env["type"] in REQUIRED_EVENT_TYPES
+            return Message(routing_key=routing_key(env), body=dumps(env), mandatory=required)
+        except Exception as error:
+            self.unpublishable += 1
+            log.error(
+                "event_unpublishable", position=notification.id, topic=notification.topic, reason=repr(error)[:500]
+            )
+            return None
+
+    async def _publish(self, page: list[tuple[int, Message | None]]) -> None:
+        messages = [m for _, m in page if m is not None]
+        if messages:
+            await self.bus.publish_many(names.EVENTS_EXCHANGE, messages, mandatory=True)
         self.position = page[-1][0]
         await asyncio.to_thread(self.store.dialect.set_relay_position, RELAY_NAME, self.position)
         self.published += len(page)

@@ -8,6 +8,7 @@ already exists raises `ConflictError` and nothing of that append is stored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, DomainEvent
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoder
 
 import domain.batch
 import domain.item
@@ -46,6 +47,20 @@ class NotFoundError(StoreError):
         self.aggregate_id = aggregate_id
 
 
+class UnencodableEventError(StoreError):
+    """An event holding a value that is not strict JSON (a NaN, an infinity): nothing of the append is stored.
+
+    The edges refuse such input first, naming the field; this is the last line,
+    so that no stored event can ever be one a strict reader cannot read back.
+    """
+
+    code = "INVALID_MESSAGE"
+
+    def __init__(self, cause: object) -> None:
+        super().__init__(f"an event cannot be stored as strict JSON: {cause}")
+        self.reason = str(self)
+
+
 class ServerUnavailableError(StoreError):
     """A server that batchq needs does not answer: names the variable and the address."""
 
@@ -63,6 +78,15 @@ class Recorded:
 
 class BatchqApplication(Application):
     name = APPLICATION_NAME
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = super().construct_transcoder()
+        if isinstance(transcoder, JSONTranscoder):
+            # The library's encoder writes NaN and Infinity, which are not JSON (RFC 8259).
+            transcoder.encoder = json.JSONEncoder(
+                default=transcoder._encode_obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            )
+        return transcoder
 
 
 def _postgres_env(url: str, create_table: bool) -> dict[str, str]:
@@ -199,4 +223,6 @@ class EventStore:
             recordings = self.app.events.put(events, unchanged=unchanged or {})
         except IntegrityError as error:
             raise ConflictError(str(error)) from None
+        except ValueError as error:  # the strict encoder: see construct_transcoder
+            raise UnencodableEventError(error) from None
         return [Recorded(r.notification.id, r.domain_event) for r in recordings]

@@ -34,7 +34,7 @@ from services.adapters.logging import get_logger
 from services.adapters.relay import RelayInProcess, RelayProcess
 from services.adapters.replies import accept, refuse
 from services.adapters.settings import Settings
-from services.adapters.store import EventStore, NotFoundError
+from services.adapters.store import EventStore, NotFoundError, UnencodableEventError
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.manifests import fetch_manifest
 from services.dispatcher.recovery import WorkerScan
@@ -144,7 +144,7 @@ class DispatcherService:
             check_limits(jobs, self.limits)
             draft = to_draft(submission, jobs, content_fingerprint(submission))
             effects = await self._call(self.app.submit, draft)
-        except (ContractError, DomainError) as error:
+        except (ContractError, DomainError, UnencodableEventError) as error:
             return await refuse(self.bus, delivery, error.code, error.reason)
         await self._carry_out(effects)
         return await accept(self.bus, delivery, effects.result)

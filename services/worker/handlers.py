@@ -8,6 +8,8 @@ group `batchq.handlers`.
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +30,14 @@ class HandlerError(Exception):
         self.stage = stage
 
 
+def check_result(result: object) -> None:
+    """A result is stored in an event, so it must be strict JSON: no NaN or infinity, nothing exotic."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise HandlerError("INVALID_RESULT", f"the handler's result is not strict JSON: {error}", "result") from None
+
+
 @dataclass
 class JobContext:
     job_uuid: UUID
@@ -43,8 +53,10 @@ class JobContext:
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report how far the job is (0..1); recorded at a bounded rate, latest wins."""
+        if not isinstance(fraction, int | float) or not math.isfinite(fraction):
+            return  # a NaN is no position; the last good one stands
         with self.lock:
-            self.progress_value = fraction
+            self.progress_value = min(1.0, max(0.0, float(fraction)))
             self.progress_message = message
 
     def take_progress(self) -> tuple[float, str] | None:

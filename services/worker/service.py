@@ -17,8 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from contracts import names
 from contracts.errors import ContractError
 from contracts.jobs import JOBS_PER_MESSAGE, decode_job_message, encode_job_message
@@ -32,7 +30,7 @@ from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.adapters.topology import WORKER_CONTROL_KEYS
 from services.worker.application import Completed, Failed, Outcome, Progressed, WorkerApplication
-from services.worker.handlers import Handler, HandlerError, JobContext, discover
+from services.worker.handlers import Handler, HandlerError, JobContext, check_result, discover
 
 log = get_logger("batchq.worker")
 
@@ -263,7 +261,7 @@ class WorkerService:
                 result = await handler(ctx)
             else:
                 result = await asyncio.get_running_loop().run_in_executor(self.threads, handler, ctx)
-            orjson.dumps(result)
+            check_result(result)
         except Exception as exc:
             return Failed(error_of(exc, ctx.stage))
         return Completed(result)
