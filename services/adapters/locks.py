@@ -9,9 +9,8 @@ stops heartbeating is stuck. The embedded mode keeps the same facts in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import os
-import signal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,6 +44,7 @@ class WorkerBeat:
 
 class Locks(Protocol):
     async def lead(self, key: int = DISPATCHER_KEY) -> None: ...
+    async def lost(self) -> None: ...
     async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]: ...
     async def release(self, claims: list[tuple[UUID, int]]) -> None: ...
     async def held(self, keys: Iterable[tuple[UUID, int]]) -> set[tuple[UUID, int]]: ...
@@ -84,25 +84,44 @@ class PostgresLocks:
         return await cursor.fetchall() if cursor.description else []
 
     async def lead(self, key: int = DISPATCHER_KEY) -> None:
-        """Wait until this process holds the leadership lock `key` (held until it exits).
+        """Wait until this process holds the leadership lock `key`, however long the database is away.
 
-        A leader whose lock connection drops is no longer the leader: another may take
-        over at once, so this process stops (SIGTERM to itself) rather than go on.
+        The lock lives as long as its connection. When that drops, another process
+        may take over at once, so `lost()` returns and the caller stops leading;
+        it may then call `lead()` again to wait for the lock once more.
         """
-        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone())[0]:  # type: ignore[index]
-            await asyncio.sleep(1.0)
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5)
+                while not await self._try_lock(conn, key):
+                    await asyncio.sleep(1.0)
+                break
+            except psycopg.OperationalError as error:
+                log.warning("leadership_wait_failed", reason=" ".join(str(error).split()), retry_in=1.0)
+                await asyncio.sleep(1.0)
         self._leader_connection = conn
-        self._leader_watch = asyncio.create_task(self._watch_leadership(conn))
+        self._leadership_lost = asyncio.Event()
+        self._leader_watch = asyncio.create_task(self._watch_leadership(conn, self._leadership_lost))
 
-    async def _watch_leadership(self, conn: psycopg.AsyncConnection) -> None:
+    @staticmethod
+    async def _try_lock(conn: psycopg.AsyncConnection, key: int) -> bool:
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+        return bool(row and row[0])
+
+    async def lost(self) -> None:
+        """Return when the leadership taken by the last `lead()` is gone (its connection dropped)."""
+        await self._leadership_lost.wait()
+
+    async def _watch_leadership(self, conn: psycopg.AsyncConnection, lost: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(LEADERSHIP_CHECK_SECONDS)
             try:
-                await conn.execute("SELECT 1")
-            except psycopg.Error as error:
-                log.error("leadership_lost", reason=str(error).strip())
-                os.kill(os.getpid(), signal.SIGTERM)
+                await asyncio.wait_for(conn.execute("SELECT 1"), timeout=LEADERSHIP_CHECK_SECONDS)
+            except (psycopg.Error, TimeoutError) as error:
+                log.error("leadership_lost", reason=" ".join(str(error).split()) or type(error).__name__)
+                with contextlib.suppress(psycopg.Error):
+                    await conn.close()
+                lost.set()
                 return
 
     async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
@@ -169,6 +188,9 @@ class MemoryLocks:
 
     async def lead(self, key: int = DISPATCHER_KEY) -> None:
         return None
+
+    async def lost(self) -> None:
+        await asyncio.Event().wait()  # one process: leadership is never lost
 
     async def try_hold(self, claims: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
         taken = {c for c in claims if c not in self.holding}

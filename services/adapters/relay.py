@@ -9,12 +9,15 @@ relay publishes at a time: the leader holds a PostgreSQL advisory lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-from eventsourcing.persistence import Notification
+import aiormq
+import psycopg
+from eventsourcing.persistence import Notification, PersistenceError
 
 from contracts import names
 from services.adapters.amqp import AmqpBus
@@ -47,6 +50,16 @@ class Relay:
             await leadership()  # returns once this process leads
         self.position = await asyncio.to_thread(self.store.dialect.relay_position, RELAY_NAME)
         log.info("relay_started", position=self.position)
+        while not stopping.is_set():
+            try:
+                await self._relay(stopping)
+            except (OSError, TimeoutError, psycopg.Error, PersistenceError, aiormq.exceptions.AMQPError) as error:
+                # A server went away: start again from the recorded position once it is back.
+                log.warning("relay_interrupted", position=self.position, reason=repr(error)[:300], retry_in=1.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=1.0)
+
+    async def _relay(self, stopping: asyncio.Event) -> None:
         idle = 0.005
         page = await self._read(self.position)
         while not stopping.is_set():
@@ -60,7 +73,11 @@ class Relay:
             idle = 0.005
             # Read the next page while this one is being published and confirmed.
             following = asyncio.create_task(self._read(page[-1][0]))
-            await self._publish(page)
+            try:
+                await self._publish(page)
+            except BaseException:
+                following.cancel()
+                raise
             page = await following
 
     async def _read(self, after: int) -> list[tuple[int, Message | None]]:
@@ -108,6 +125,7 @@ class RelayInProcess:
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self.stopping = asyncio.Event()
         self.task = asyncio.create_task(self.relay.run(self.stopping))
 
     async def stop(self) -> None:
@@ -133,6 +151,7 @@ class RelayProcess:
         self.stopping = False
 
     async def start(self) -> None:
+        self.stopping = False
         self.watcher = asyncio.create_task(self._keep_running())
 
     async def _keep_running(self) -> None:
@@ -166,6 +185,11 @@ async def _stop_when_orphaned(stopping: asyncio.Event) -> None:
     stopping.set()
 
 
+async def _stop_when_lost(locks: PostgresLocks, stopping: asyncio.Event) -> None:
+    await locks.lost()
+    stopping.set()
+
+
 async def serve_relay(settings: Settings) -> None:
     """`python -m services.adapters.relay`: lead, then relay until SIGTERM."""
     store = EventStore.postgres(settings.database_url)
@@ -177,10 +201,19 @@ async def serve_relay(settings: Settings) -> None:
         loop.add_signal_handler(signum, stopping.set)
     await bus.connect()
     orphan_watch = asyncio.create_task(_stop_when_orphaned(stopping))
+    watches = [orphan_watch]
+
+    async def lead() -> None:
+        await locks.lead(RELAY_KEY)
+        # A relay whose lock connection dropped may have a successor already: it
+        # stops, and the dispatcher starts a new one that waits for the lock.
+        watches.append(asyncio.create_task(_stop_when_lost(locks, stopping)))
+
     try:
-        await Relay(store, bus).run(stopping, leadership=lambda: locks.lead(RELAY_KEY))
+        await Relay(store, bus).run(stopping, leadership=lead)
     finally:
-        orphan_watch.cancel()
+        for watch in watches:
+            watch.cancel()
         await bus.close()
         await locks.close()
 

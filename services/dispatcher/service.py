@@ -89,6 +89,8 @@ class DispatcherService:
         self.relay = relay
         self.scan = WorkerScan(self.app, locks, self._call, settings)
         self.stopping = asyncio.Event()
+        self.leading = asyncio.Event()
+        self.succession: asyncio.Task[None] | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.wakeups: set[asyncio.Task[None]] = set()
         self.outcomes: Batcher[tuple[uuid.UUID, str, int], None] = Batcher(self._outcomes, max_size=200, linger=0.005)
@@ -107,24 +109,71 @@ class DispatcherService:
     async def start(self) -> None:
         await self.bus.connect()
         await self.locks.lead()  # one active dispatcher; others wait here as standbys
-        await self._carry_out(await self._call(self.app.rebuild))
+        await self._begin_leading()
+        self.succession = asyncio.create_task(self._keep_leading())
+        log.info("dispatcher_started")
+
+    async def _begin_leading(self) -> None:
+        """Rebuild the view from the store, then relay, scan and consume: the leader's work."""
+        await self._carry_out(await self._call(self._rebuild_view))
         await self.relay.start()
-        self.tasks = [asyncio.create_task(self._scan_forever())]
+        self.tasks = [asyncio.create_task(self._scan_forever(self.leading))]
+        self.leading.set()
         await self.bus.consume(names.DISPATCHER_EVENTS_QUEUE, self.on_event, prefetch=400)
         await self.bus.consume(names.DISPATCHER_MANIFESTS_QUEUE, self.on_manifest, prefetch=2)
         await self.bus.consume(names.DISPATCHER_COMMANDS_QUEUE, self.on_command, prefetch=8)
-        log.info("dispatcher_started")
 
-    async def stop(self) -> None:
+    def _rebuild_view(self) -> Effects:
+        self.app.view = DispatchView()  # on the dispatcher's thread, like every use of the view
+        return self.app.rebuild()
+
+    async def _end_leading(self) -> None:
         for queue in (names.DISPATCHER_MANIFESTS_QUEUE, names.DISPATCHER_COMMANDS_QUEUE, names.DISPATCHER_EVENTS_QUEUE):
-            await self.bus.stop_consuming(queue)
+            with contextlib.suppress(Exception):  # a consumer on a dropped channel is gone already
+                await self.bus.stop_consuming(queue)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.outcomes.drain(), timeout=STOP_SECONDS)
         await self.relay.stop()
-        self.stopping.set()
+        self.leading.clear()
         for task in self.tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=STOP_SECONDS)
+                await task
+
+    async def _keep_leading(self) -> None:
+        """A leader whose lock connection drops stops leading, then waits to lead again.
+
+        Another dispatcher may have taken over meanwhile; if none has, this one
+        takes the lock back as soon as the database answers and carries on from
+        what the store says, as a restarted dispatcher would.
+        """
+        while not self.stopping.is_set():
+            await self.locks.lost()
+            log.warning("leadership_lost_stepping_down")
+            await self._end_leading()
+            await self.locks.lead()
+            while not await self._try_to_begin_leading():
+                await asyncio.sleep(1.0)
+            log.info("leadership_regained")
+
+    async def _try_to_begin_leading(self) -> bool:
+        try:
+            await self._begin_leading()
+        except Exception as error:  # the database or broker is still settling: try again shortly
+            log.warning("leading_not_resumed_yet", reason=repr(error)[:300])
+            with contextlib.suppress(Exception):
+                await self._end_leading()
+            return False
+        return True
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self.succession is not None:
+            self.succession.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.succession
+        if self.leading.is_set():
+            await self._end_leading()
         await self.bus.close()
         await self.locks.close()
         self.thread.shutdown(wait=False)  # anything unfinished is redone from the store on restart
@@ -193,17 +242,16 @@ class DispatcherService:
             loop.call_later(delay, self._wake, job_uuid)
 
     def _wake(self, job_uuid: uuid.UUID) -> None:
-        if not self.stopping.is_set():
+        if self.leading.is_set():
             task = asyncio.create_task(self.outcomes.submit((job_uuid, "RetryDue", 0)))
             self.wakeups.add(task)
             task.add_done_callback(self.wakeups.discard)
 
-    async def _scan_forever(self) -> None:
-        while not self.stopping.is_set():
+    async def _scan_forever(self, leading: asyncio.Event) -> None:
+        while leading.is_set():
             try:
                 effects = await self.scan.scan(utcnow())
                 await self._carry_out(effects)
             except Exception:
                 log.exception("scan_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.scan_seconds)
+            await asyncio.sleep(self.settings.scan_seconds)

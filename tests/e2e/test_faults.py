@@ -244,3 +244,21 @@ def test_the_system_carries_on_after_the_broker_drops_its_connections(
     assert replies[sent.correlation_id]["ok"] is True
     cli.wait_for_batch(doc["batch_id"], "COMPLETED", timeout=20)
     assert all(system.alive(name) for name in ("dispatcher", "worker", "reporter"))
+
+
+def test_the_dispatcher_lives_through_repeated_database_outages_mid_batch(
+    system: Processes, cli: Cli, database_url: str, smtp_server: SmtpServer
+) -> None:
+    """Before: the dispatcher logged `leadership_lost`, signalled itself and exited, and the batch
+    stayed PROCESSING for ever. Now it steps down, takes its lock back and carries on."""
+    dispatcher = system.pid("dispatcher")
+    doc = submission([job() for _ in range(1000)])
+    cli.submit(doc)
+    for _ in range(3):
+        time.sleep(1.5)
+        drop_database_connections(database_url)
+    cli.wait_for_batch(doc["batch_id"], "COMPLETED", timeout=90)
+    assert system.alive("dispatcher") and system.pid("dispatcher") == dispatcher
+    assert len(smtp_server.wait_for(1)) == 1
+    completed = count_per_aggregate(cli.events(batch_id=doc["batch_id"]), "JobCompleted")
+    assert len(completed) == 1000 and set(completed.values()) == {1}
