@@ -16,7 +16,12 @@ EXIT_OK, EXIT_REFUSED = 0, 1
 
 async def send_command(bus: Bus, command: dict[str, Any], timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
     body = orjson.dumps({"schema_version": 1, **command})
-    message = Message(routing_key=command["command"], body=body, correlation_id=uuid.uuid4().hex)
+    return await send_command_body(bus, command["command"], body, timeout)
+
+
+async def send_command_body(bus: Bus, name: str, body: bytes, timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+    """A command body exactly as given (the embedded inbox's files), under its command name."""
+    message = Message(routing_key=name, body=body, correlation_id=uuid.uuid4().hex)
     return _outcome(await bus.request(names.COMMANDS_EXCHANGE, message, timeout))
 
 

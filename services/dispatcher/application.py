@@ -65,12 +65,17 @@ class Dispatcher:
         self.clock = clock
         self.draw = draw
         self.backoff = backoff
+        # Attempts running when this dispatcher started: the recovery scan checks
+        # them even if no worker ever beats for them (one that died before its
+        # first heartbeat, or the embedded mode after a crash of its one process).
+        self.unaccounted: set[tuple[UUID, int]] = set()
 
     # -- start-up ----------------------------------------------------------------
 
     def rebuild(self) -> Effects:
         """Rebuild the view from the store, then do whatever a crash left undone."""
         position, page = 0, 5000
+        self.unaccounted = set()
         while records := self.store.read(position, page, topics=BATCH_SUBMITTED_TOPICS):
             for record in records:
                 batch = self.store.get(record.event.originator_id)
@@ -80,6 +85,8 @@ class Dispatcher:
                     self.view.set_batch_status(batch.id, batch.status)
                     for job in self.store.get_many(batch.job_uuids).values():
                         self.view.track(job)
+                        if job.status is JobStatus.PROCESSING:
+                            self.unaccounted.add((job.id, job.attempts))
             position = records[-1].position
         effects = Effects()
         for batch_id in list(self.view.batches):

@@ -36,10 +36,12 @@ class WorkerScan:
         beats = await self.locks.beats()
         silence = {(job, attempt): silent_for(b, now).total_seconds() for b in beats for job, attempt in b.jobs}
         await self._forget_departed(beats, now)
-        if not silence:
+        claims = set(silence) | self.app.unaccounted
+        if not claims:
             self.suspects = set()
             return Effects()
-        running = await self.call(self.app.running, list(silence))
+        running = await self.call(self.app.running, list(claims))
+        self.app.unaccounted.intersection_update(running)  # those that ended are accounted for
         held = await self.locks.held(running)  # checked after loading: see Dispatcher.recover
         unlocked = {claim for claim in running if claim not in held}
         lost = [running[claim] for claim in unlocked & self.suspects]
@@ -47,7 +49,7 @@ class WorkerScan:
         stuck = [
             (job, silence[claim])
             for claim, job in running.items()
-            if claim in held and silence[claim] > self.settings.stuck_after_seconds
+            if claim in held and silence.get(claim, 0.0) > self.settings.stuck_after_seconds
         ]
         if not lost and not stuck:
             return Effects()
