@@ -21,12 +21,25 @@ JOBS_EXCHANGE: Final = "batchq.jobs"
 # bound under its own name, so one exchange serves every queue.
 REJECTED_EXCHANGE: Final = "batchq.rejected"
 
+# Alternate exchanges (fanout). A message on `batchq.manifests` or `batchq.commands`
+# whose routing key no queue is bound to would be dropped by the broker (or only
+# returned to its publisher); through these it reaches the dispatcher's own queue,
+# which refuses it INVALID_MESSAGE and dead-letters it like any bad message.
+MANIFESTS_UNROUTABLE_EXCHANGE: Final = "batchq.manifests.unroutable"
+COMMANDS_UNROUTABLE_EXCHANGE: Final = "batchq.commands.unroutable"
+ALTERNATE_EXCHANGES: Final[dict[str, str]] = {
+    MANIFESTS_EXCHANGE: MANIFESTS_UNROUTABLE_EXCHANGE,
+    COMMANDS_EXCHANGE: COMMANDS_UNROUTABLE_EXCHANGE,
+}
+
 EXCHANGE_TYPES: Final[dict[str, str]] = {
     MANIFESTS_EXCHANGE: "direct",
     COMMANDS_EXCHANGE: "direct",
     EVENTS_EXCHANGE: "topic",
     JOBS_EXCHANGE: "direct",
     REJECTED_EXCHANGE: "direct",
+    MANIFESTS_UNROUTABLE_EXCHANGE: "fanout",
+    COMMANDS_UNROUTABLE_EXCHANGE: "fanout",
 }
 
 # Routing keys. On `batchq.commands` the key is the command name; on

@@ -66,7 +66,7 @@ def _exchange(name: str, kind: str) -> dict[str, Any]:
         "durable": True,
         "auto_delete": False,
         "internal": False,
-        "arguments": {},
+        "arguments": topology.exchange_arguments(name),
     }
 
 

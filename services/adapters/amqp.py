@@ -20,7 +20,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, Abstrac
 from contracts import names
 from services.adapters.bus import Delivery, Handler, Message, Outcome, Verdict
 from services.adapters.logging import get_logger
-from services.adapters.topology import queue_arguments, queues
+from services.adapters.topology import exchange_arguments, queue_arguments, queues
 
 log = get_logger("batchq.bus")
 
@@ -90,7 +90,9 @@ class AmqpBus:
     async def declare(self) -> None:
         assert self.channel is not None
         for name, kind in names.EXCHANGE_TYPES.items():
-            self.exchanges[name] = await self.channel.declare_exchange(name, kind, durable=True)
+            self.exchanges[name] = await self.channel.declare_exchange(
+                name, kind, durable=True, arguments=exchange_arguments(name)
+            )
         for spec in queues():
             queue = await self.channel.declare_queue(
                 spec.name, durable=True, arguments=queue_arguments(spec.name, self.queue_type)

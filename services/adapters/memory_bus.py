@@ -56,11 +56,15 @@ class MemoryBus:
         self.bindings.setdefault(exchange, []).append((queue, matcher))
 
     def _route(self, exchange: str, routing_key: str) -> list[str]:
-        return [
+        if names.EXCHANGE_TYPES.get(exchange) == "fanout":
+            return [queue for queue, _ in self.bindings.get(exchange, [])]
+        routed = [
             queue
             for queue, matcher in self.bindings.get(exchange, [])
             if (matcher.match(routing_key) if isinstance(matcher, re.Pattern) else matcher == routing_key)
         ]
+        alternate = names.ALTERNATE_EXCHANGES.get(exchange)
+        return routed or (self._route(alternate, routing_key) if alternate else [])
 
     async def publish(self, exchange: str, message: Message, *, mandatory: bool = True) -> None:
         routed = self._route(exchange, message.routing_key)

@@ -35,15 +35,26 @@ REQUIRED_EVENT_TYPES = frozenset(
 def queues() -> list[QueueSpec]:
     events = names.EVENTS_EXCHANGE
     return [
-        QueueSpec(names.DISPATCHER_MANIFESTS_QUEUE, ((names.MANIFESTS_EXCHANGE, names.SUBMIT_ROUTING_KEY),)),
+        QueueSpec(
+            names.DISPATCHER_MANIFESTS_QUEUE,
+            ((names.MANIFESTS_EXCHANGE, names.SUBMIT_ROUTING_KEY), (names.MANIFESTS_UNROUTABLE_EXCHANGE, "")),
+        ),
         QueueSpec(
             names.DISPATCHER_COMMANDS_QUEUE,
-            tuple((names.COMMANDS_EXCHANGE, command.value) for command in names.CommandName),
+            (
+                *((names.COMMANDS_EXCHANGE, command.value) for command in names.CommandName),
+                (names.COMMANDS_UNROUTABLE_EXCHANGE, ""),
+            ),
         ),
         QueueSpec(names.DISPATCHER_EVENTS_QUEUE, tuple((events, key) for key in DISPATCHER_EVENT_KEYS)),
         QueueSpec(names.REPORTER_EVENTS_QUEUE, tuple((events, key) for key in REPORTER_EVENT_KEYS)),
         *(QueueSpec(queue, ((names.JOBS_EXCHANGE, pool.value),)) for pool, queue in names.JOB_QUEUES.items()),
     ]
+
+
+def exchange_arguments(exchange: str) -> dict[str, object]:
+    alternate = names.ALTERNATE_EXCHANGES.get(exchange)
+    return {"alternate-exchange": alternate} if alternate else {}
 
 
 def queue_arguments(queue: str, queue_type: str) -> dict[str, object]:

@@ -20,7 +20,7 @@ import orjson
 
 from contracts import names
 from contracts.commands import CancelJob, Command, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
-from contracts.errors import ContractError
+from contracts.errors import ContractError, ErrorCode
 from contracts.jobs import chunks, encode_job_message
 from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_manifest_size, content_fingerprint
 from contracts.parsing import decode
@@ -72,6 +72,15 @@ def to_draft(submission: Submission, jobs: list[JobSpec], fingerprint: str) -> B
             for spec in jobs
         ],
     )
+
+
+def check_routing_key(delivery: Delivery, expected: str) -> None:
+    """A message that came by its exchange's alternate exchange, or under another message's name, is refused."""
+    if delivery.routing_key != expected:
+        raise ContractError(
+            ErrorCode.INVALID_MESSAGE,
+            f"routing key {delivery.routing_key!r} does not name this message: expected {expected!r}",
+        )
 
 
 class DispatcherService:
@@ -183,6 +192,7 @@ class DispatcherService:
 
     async def on_manifest(self, delivery: Delivery) -> Verdict:
         try:
+            check_routing_key(delivery, names.SUBMIT_ROUTING_KEY)
             check_manifest_size(len(delivery.body), self.limits)
             submission = decode(Submission, delivery.body)
             jobs = submission.jobs
@@ -201,6 +211,7 @@ class DispatcherService:
     async def on_command(self, delivery: Delivery) -> Verdict:
         try:
             command: Any = decode(Command, delivery.body)
+            check_routing_key(delivery, command.command)
             requested_by = delivery.user_id or command.user_id or "admin"
             effects = await self._call(self.commands[type(command)], command, requested_by)
         except (ContractError, DomainError, NotFoundError) as error:

@@ -242,3 +242,24 @@ def test_a_job_message_of_an_unknown_schema_version_is_dead_lettered(
     [dead] = wait_for_dead_letters(amqp_url, "batchq.jobs.default.rejected", 1, timeout=5)
     assert dead.body == future.body
     assert dead.error.startswith("UNSUPPORTED_SCHEMA_VERSION")
+
+
+def test_messages_under_a_routing_key_nobody_binds_are_answered_and_dead_lettered(
+    system: Processes, amqp_url: str
+) -> None:
+    """Before: the broker dropped them (or only returned them); now the alternate exchanges bring them in."""
+    pause = {"schema_version": 1, "command": "pause_queue", "reason": "x"}
+    cases = [
+        ("batchq.commands", "frobnicate", request(pause), "batchq.dispatcher.commands.rejected"),
+        ("batchq.commands", "cancel_job", request(pause), "batchq.dispatcher.commands.rejected"),
+        ("batchq.manifests", "sumbit", request(submission([job()])), MANIFESTS_REJECTED_QUEUE),
+    ]
+    for exchange, key, sent, _ in cases:
+        [reply] = publish_requests(amqp_url, [sent], exchange=exchange, routing_key=key, timeout=15).values()
+        assert reply["ok"] is False and reply["error"]["code"] == "INVALID_MESSAGE", reply
+        assert f"routing key {key!r}" in reply["error"]["reason"]
+    dead = wait_for_dead_letters(amqp_url, "batchq.dispatcher.commands.rejected", 2) + wait_for_dead_letters(
+        amqp_url, MANIFESTS_REJECTED_QUEUE, 1
+    )
+    assert sorted(d.correlation_id for d in dead) == sorted(sent.correlation_id for _, _, sent, _ in cases)
+    assert all(d.error.startswith("INVALID_MESSAGE") for d in dead)

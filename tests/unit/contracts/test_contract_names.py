@@ -19,8 +19,14 @@ def test_exchanges_have_the_contract_names_and_types() -> None:
         "batchq.events": "topic",
         "batchq.jobs": "direct",
         "batchq.rejected": "direct",
+        "batchq.manifests.unroutable": "fanout",
+        "batchq.commands.unroutable": "fanout",
     }
     assert names.SUBMIT_ROUTING_KEY == "submit"
+    assert names.ALTERNATE_EXCHANGES == {
+        "batchq.manifests": "batchq.manifests.unroutable",
+        "batchq.commands": "batchq.commands.unroutable",
+    }
 
 
 def test_queues_are_named_batchq_service_purpose() -> None:
