@@ -30,7 +30,9 @@ def definitions() -> dict[str, Any]:
 
 async def declare(channel: aio_pika.abc.AbstractChannel, defs: dict[str, Any]) -> None:
     for exchange in defs["exchanges"]:
-        await channel.declare_exchange(exchange["name"], exchange["type"], durable=True)
+        await channel.declare_exchange(
+            exchange["name"], exchange["type"], durable=True, arguments=exchange["arguments"]
+        )
     for queue in defs["queues"]:
         await channel.declare_queue(queue["name"], durable=True, arguments=queue["arguments"])
     for binding in defs["bindings"]:
