@@ -10,18 +10,43 @@ statements, the table lock and the returned positions are the library's own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
+
+APPEND_ATTEMPTS = 10
+RETRY_WAIT_SECONDS = 0.2
 
 
 class BatchqPostgresRecorder(PostgresApplicationRecorder):
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Append in one transaction, retrying when the connection fails.
+
+        A failure during COMMIT is ambiguous: the append may have been stored. A
+        retry of one that was then hits its own rows and looks like a lost race;
+        if every event of this append is stored exactly as sent, it is ours, and
+        the append succeeded (a worker must not take its stored claim for lost).
+        """
+        retried = False
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            try:
+                return self._insert_once(stored_events, **kwargs)
+            except (InterfaceError, OperationalError):
+                if attempt == APPEND_ATTEMPTS:
+                    raise
+                retried = True
+                time.sleep(RETRY_WAIT_SECONDS)
+            except IntegrityError:
+                if retried and (ids := self._already_stored(stored_events)) is not None:
+                    return ids
+                raise
+        return None  # not reached: the last attempt returns or raises
+
+    def _insert_once(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cursor:
             self._insert_events(cursor, stored_events, **kwargs)
             if not stored_events:
@@ -30,6 +55,24 @@ class BatchqPostgresRecorder(PostgresApplicationRecorder):
             ids = self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
             self._check_unchanged(cursor, kwargs.get("unchanged") or {})
             return ids
+
+    def _already_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of these events if every one is stored with the same topic and state, else None."""
+        keys = [(e.originator_id, e.originator_version) for e in stored_events]
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(
+                f"SELECT originator_id, originator_version, topic, state, notification_id FROM {self.events_table_name}"
+                " WHERE (originator_id, originator_version) IN (SELECT * FROM unnest(%s::uuid[], %s::int[]))",
+                ([k[0] for k in keys], [k[1] for k in keys]),
+            )
+            found = {(row["originator_id"], row["originator_version"]): row for row in cursor.fetchall()}
+        ids = []
+        for event, key in zip(stored_events, keys, strict=True):
+            row = found.get(key)
+            if row is None or row["topic"] != event.topic or bytes(row["state"]) != bytes(event.state):
+                return None
+            ids.append(int(row["notification_id"]))
+        return ids
 
     def _check_unchanged(self, cursor: Any, unchanged: dict[UUID, int]) -> None:
         """Refuse the append if another aggregate moved past the version the caller decided on.
