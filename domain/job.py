@@ -155,6 +155,7 @@ class JobSkipped(BatchqEvent):
 @pinned
 class JobAbandoned(BatchqEvent):
     reason: str
+    code: str = "RETRY_LIMIT"  # added later: events stored before it load with the default
 
     def apply(self, job: Job) -> None:
         job.status = JobStatus.ABANDONED
@@ -298,9 +299,10 @@ class Job(BatchqAggregate):
         )
 
     def abandon(self, now: datetime) -> None:
+        """Its automatic retries are spent: the next automatic one is refused RETRY_LIMIT; an admin may retry."""
         self._require(JobStatus.FAILED, "abandon")
-        reason = f"gave up after {self.attempts_spent} of {self.max_attempts} attempts"
-        self._record(JobAbandoned, now, reason=reason)
+        refusal = RetryLimitError(self.id, self.attempts_spent, self.max_attempts)
+        self._record(JobAbandoned, now, reason=refusal.reason, code=refusal.code)
 
     @property
     def error_code(self) -> str:

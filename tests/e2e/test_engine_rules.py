@@ -150,6 +150,9 @@ def test_a_job_that_always_fails_is_abandoned_after_max_attempts(
         "JobAbandoned",
     ]
     assert position_of(events, "BatchReportingStarted") > position_of(events, "JobAbandoned", doomed)
+    [abandoned] = of_type(events, "JobAbandoned", doomed)
+    assert abandoned["data"]["code"] == "RETRY_LIMIT"  # the automatic retry it would need is refused
+    assert abandoned["data"]["reason"] == f"job {doomed} has used 2 of 2 attempts"
     [email] = smtp_server.wait_for(1)
     assert "FAILED" in str(email["Subject"])
     line = job_line(body(email), doomed)

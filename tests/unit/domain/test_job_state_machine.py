@@ -157,7 +157,8 @@ def test_a_job_out_of_attempts_is_abandoned() -> None:
     job.abandon(at(10))
 
     [abandoned] = job.collect_events()
-    assert abandoned.reason == "gave up after 1 of 1 attempts"
+    assert abandoned.code == "RETRY_LIMIT"
+    assert abandoned.reason == f"job {job.id} has used 1 of 1 attempts"
     assert job.status is ABANDONED
 
 
