@@ -25,6 +25,7 @@ import domain.batch
 import domain.item
 import domain.job
 import domain.queue  # noqa: F401  (importing registers every pinned event topic)
+from services.adapters.event_log import log_appended
 from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
 
 APPLICATION_NAME = "batchq"
@@ -225,4 +226,6 @@ class EventStore:
             raise ConflictError(str(error)) from None
         except ValueError as error:  # the strict encoder: see construct_transcoder
             raise UnencodableEventError(error) from None
-        return [Recorded(r.notification.id, r.domain_event) for r in recordings]
+        recorded = [Recorded(r.notification.id, r.domain_event) for r in recordings]
+        log_appended(recorded)
+        return recorded

@@ -44,11 +44,23 @@ class Effects:
     dispatch: list[Dispatch] = field(default_factory=list)
     timers: list[tuple[UUID, datetime]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    # Whose batch or job a command acted on: `batch_id`, `tenant`, `user_id`, `trace_id` for its log line.
+    provenance: dict[str, str] = field(default_factory=dict)
 
     def merge(self, other: Effects) -> Effects:
         self.dispatch.extend(other.dispatch)
         self.timers.extend(other.timers)
         return self
+
+
+def provenance(aggregate: Batch | Job | Queue) -> dict[str, str]:
+    batch_id = aggregate.batch_id or (aggregate.id if isinstance(aggregate, Batch) else None)
+    return {
+        "batch_id": str(batch_id) if batch_id else "-",
+        "tenant": aggregate.tenant,
+        "user_id": aggregate.user_id,
+        "trace_id": aggregate.trace_id or "-",
+    }
 
 
 class Dispatcher:
@@ -245,8 +257,6 @@ class Dispatcher:
         self.store.save(*changed)
         for job in known.values():  # only saved state enters the view
             self.view.track(job)
-        for job in changed:
-            self._log_change(job)
         batches = {j.batch_id for j in known.values()}
         for batch_id in batches:
             self._maybe_start_reporting(batch_id, now)  # type: ignore[arg-type]
@@ -318,14 +328,7 @@ class Dispatcher:
             batch: Batch = self.store.get(batch_id, "batch")
             if batch.status is BatchStatus.PROCESSING:
                 batch.start_reporting(entry.tally, now)
-                self.store.save(batch)
-                log.info(
-                    "batch_reporting_started",
-                    batch_id=str(batch_id),
-                    counts=entry.tally.as_dict(),
-                    user_id=batch.user_id,
-                    trace_id=batch.trace_id,
-                )
+                self.store.save(batch)  # logged with the append, as every event is
             entry.status = batch.status
         self._forget_if_settled(batch_id)
 
@@ -334,18 +337,6 @@ class Dispatcher:
         entry = self.view.batches.get(batch_id)
         if entry is not None and entry.status is not BatchStatus.PROCESSING and entry.tally.all_settled:
             self.view.forget_batch(batch_id)
-
-    def _log_change(self, job: Job) -> None:
-        # An abandoned job is an alert (QUEUE-010): it needs a person to act.
-        emit = log.warning if job.status is JobStatus.ABANDONED else log.info
-        emit(
-            "job_" + job.status.value.lower(),
-            job_uuid=str(job.id),
-            batch_id=str(job.batch_id),
-            user_id=job.user_id,
-            trace_id=job.trace_id,
-            attempt=job.attempts,
-        )
 
     # -- admin commands ----------------------------------------------------------
 
@@ -367,6 +358,7 @@ class Dispatcher:
             self.store.save(item)
         effects = self._react([job])
         effects.result = {"job_uuid": str(job_uuid), "status": self.view.status_of(job_uuid).value}
+        effects.provenance = provenance(job)
         return effects
 
     def cancel_job(self, job_uuid: UUID, requested_by: str) -> Effects:
@@ -384,6 +376,7 @@ class Dispatcher:
             "status": "CANCELLED",
             "cancelled_dependents": [str(j) for j in cancelled],
         }
+        effects.provenance = provenance(job)
         return effects
 
     def delete_batch(self, batch_id: UUID, requested_by: str) -> Effects:
@@ -394,6 +387,7 @@ class Dispatcher:
         pending = [j for j in batch.job_uuids if j in self.view.jobs and self._pending(j)]
         effects = self._react(self.store.get_many(pending).values()) if pending else Effects()
         effects.result = {"batch_id": str(batch_id), "status": "DELETED", "cancelled_jobs": len(pending)}
+        effects.provenance = provenance(batch)
         return effects
 
     def update_reporting(self, batch_id: UUID, requested_by: str) -> Effects:
@@ -405,19 +399,19 @@ class Dispatcher:
         batch.request_update_reporting(requested_by, "", unsettled, self.clock())
         self.store.save(batch)
         self.view.set_batch_status(batch_id, batch.status)
-        return Effects(result={"batch_id": str(batch_id), "status": batch.status.value})
+        return Effects(result={"batch_id": str(batch_id), "status": batch.status.value}, provenance=provenance(batch))
 
     def pause_queue(self, requested_by: str, reason: str) -> Effects:
         queue = self._queue()
         queue.pause(requested_by, reason, self.clock())
         self.store.save(queue)
-        return Effects(result={"paused": True})
+        return Effects(result={"paused": True}, provenance=provenance(queue))
 
     def resume_queue(self, requested_by: str, reason: str) -> Effects:
         queue = self._queue()
         queue.resume(requested_by, reason, self.clock())
         self.store.save(queue)
-        return Effects(result={"paused": False})
+        return Effects(result={"paused": False}, provenance=provenance(queue))
 
     def _queue(self) -> Queue:
         try:

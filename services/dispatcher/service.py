@@ -216,7 +216,13 @@ class DispatcherService:
             effects = await self._call(self.commands[type(command)], command, requested_by)
         except (ContractError, DomainError, NotFoundError) as error:
             return await refuse(self.bus, delivery, error.code, error.reason)  # type: ignore[union-attr]
-        log.info("command_done", command=command.command, requested_by=requested_by, result=effects.result)
+        log.info(
+            "command_done",
+            command=command.command,
+            requested_by=requested_by,
+            result=effects.result,
+            **effects.provenance,
+        )
         await self._carry_out(effects)
         return await accept(self.bus, delivery, effects.result)
 

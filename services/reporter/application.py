@@ -50,16 +50,6 @@ class Reporter:
                 self.store.save(batch)
             except ConflictError:
                 continue
-            log.info(
-                "batch_reported",
-                batch_id=str(batch_id),
-                kind=plan.kind,
-                outcome=plan.outcome.value,
-                sent=plan.send,
-                changed=len(plan.changed),
-                user_id=batch.user_id,
-                trace_id=batch.trace_id,
-            )
             return batch.status
         return None
 

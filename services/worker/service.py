@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -219,26 +218,13 @@ class WorkerService:
             "attempt": job.attempts,
             "worker_id": self.worker_id,
         }
-        log.info("job_started", handler=job.handler, **context)
-        started = time.monotonic()
         try:
             outcome = await self._execute(job, ctx)
             accepted = await self.outcomes.submit((job, outcome))
-            duration_ms = round((time.monotonic() - started) * 1000, 1)
             if not accepted:
                 log.warning("late_result_refused", **context)
             elif isinstance(outcome, Completed):
-                self.completed += 1
-                log.info("job_completed", duration_ms=duration_ms, **context)
-            elif isinstance(outcome, Failed):
-                log.info(
-                    "job_failed",
-                    code=outcome.error["code"],
-                    reason=outcome.error["reason"],
-                    stage=outcome.error["stage"],
-                    duration_ms=duration_ms,
-                    **context,
-                )
+                self.completed += 1  # JobStarted, JobCompleted, JobFailed are logged with their appends
         finally:
             self.running.pop(claim, None)
             if self.live.pop(claim, None) is not None:  # not released with its outcome (an error)
