@@ -30,6 +30,7 @@ from tests.e2e.cli import (
 from tests.e2e.mail import reports_for, subject
 from tests.e2e.outages import drop_broker_connections, drop_database_connections
 from tests.e2e.processes import Processes
+from tests.faults.checker import check
 from tests.servers import RabbitServer
 from tests.threaded_servers import SmtpServer
 
@@ -110,6 +111,7 @@ def test_killing_the_dispatcher_and_reporter_mid_batch_loses_and_duplicates_noth
     ]
     assert len(reports_for(smtp_server.wait_for(1), doc["batch_id"])) == 1
     assert len(smtp_server.messages) == 1
+    check(events, smtp_server.messages).assert_sound()
 
 
 def test_a_standby_dispatcher_takes_over_when_the_leader_dies(
@@ -260,5 +262,7 @@ def test_the_dispatcher_lives_through_repeated_database_outages_mid_batch(
     cli.wait_for_batch(doc["batch_id"], "COMPLETED", timeout=90)
     assert system.alive("dispatcher") and system.pid("dispatcher") == dispatcher
     assert len(smtp_server.wait_for(1)) == 1
-    completed = count_per_aggregate(cli.events(batch_id=doc["batch_id"]), "JobCompleted")
+    events = cli.events(batch_id=doc["batch_id"])
+    completed = count_per_aggregate(events, "JobCompleted")
     assert len(completed) == 1000 and set(completed.values()) == {1}
+    check(events, smtp_server.messages).assert_sound()
