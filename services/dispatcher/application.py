@@ -19,6 +19,7 @@ from domain.dependencies import is_ready, transitive_dependents
 from domain.errors import DomainError, DuplicateBatchError, DuplicateJobError, IllegalTransitionError
 from domain.item import Item
 from domain.job import Job
+from domain.progression import Situation, Step, next_step
 from domain.queue import QUEUE_ID, Queue, create_queue
 from domain.retry import BackoffPolicy
 from domain.states import SETTLED_JOB_STATES, BatchStatus, JobStatus
@@ -263,30 +264,38 @@ class Dispatcher:
         return effects
 
     def _next_steps(self, job: Job, known: dict[UUID, Job], now: datetime, effects: Effects) -> list[Job]:
-        status = job.status
-        if status is JobStatus.PENDING:
-            if self._batch_deleted(job):
-                job.cancel("batch deleted", now)
-                return [job]
-            if self._ready(job, known):
-                if job.not_before is not None and job.not_before > now:
-                    effects.timers.append((job.id, job.not_before))
-                else:
-                    effects.dispatch.append(Dispatch(job.id, job.batch_id, job.pool))  # type: ignore[arg-type]
-            return []
-        if status is JobStatus.FAILED:
-            if job.may_retry_automatically:
-                job.retry_automatically(self.backoff.not_before(now, job.attempts_spent, self.draw()), now)
-                return [job]
-            if job.max_attempts > 1:
-                job.abandon(now)
-                return [job]
+        """Carry out the step `domain.progression` decides; the jobs it changed or released."""
+        step = next_step(self._situation(job, known), now)
+        if step is Step.DISPATCH:
+            effects.dispatch.append(Dispatch(job.id, job.batch_id, job.pool))  # type: ignore[arg-type]
+        elif step is Step.WAKE_LATER:
+            effects.timers.append((job.id, job.not_before))  # type: ignore[arg-type]
+        elif step is Step.CANCEL:
+            job.cancel("batch deleted", now)
+            return [job]
+        elif step is Step.RETRY_AUTOMATICALLY:
+            job.retry_automatically(self.backoff.not_before(now, job.attempts_spent, self.draw()), now)
+            return [job]
+        elif step is Step.ABANDON:
+            job.abandon(now)
+            return [job]
+        elif step is Step.CANCEL_DEPENDENTS:
             return self._cancel_dependents(job, known, now)
-        if status is JobStatus.COMPLETED or job.skipped_as_done:
+        elif step is Step.RELEASE_DEPENDENTS:
             return self._load([d for d in self.view.dependents_of(job.id) if self._pending(d, known)], known)
-        if status in (JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.ABANDONED):
-            return self._cancel_dependents(job, known, now)
         return []
+
+    def _situation(self, job: Job, known: dict[UUID, Job]) -> Situation:
+        waiting = job.status is JobStatus.PENDING
+        return Situation(
+            status=job.status,
+            skipped_as_done=job.skipped_as_done,
+            batch_deleted=waiting and self._batch_deleted(job),
+            ready=waiting and self._ready(job, known),
+            not_before=job.not_before,
+            may_retry_automatically=job.may_retry_automatically,
+            max_attempts=job.max_attempts,
+        )
 
     def _pending(self, job_uuid: UUID, known: dict[UUID, Job] | None = None) -> bool:
         if known and job_uuid in known:
