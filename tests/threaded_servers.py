@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -38,6 +39,9 @@ class SmtpServer:
         self._envelopes: list[tuple[str, list[str]]] = []
         self._controller = Controller(self, hostname="127.0.0.1", port=free_port())
         self.url = f"smtp://127.0.0.1:{self._controller.port}"
+        # Called with each message once it is kept, before the sender hears "250": a test's
+        # way to kill the sender between its send and whatever it does after.
+        self.on_message: Callable[[EmailMessage], None] | None = None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
@@ -47,6 +51,8 @@ class SmtpServer:
         with self._lock:
             self._messages.append(message)
             self._envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
+        if self.on_message is not None:
+            self.on_message(message)
         return "250 Message accepted for delivery"
 
     @property

@@ -10,6 +10,7 @@ PostgreSQL or RabbitMQ drop their connections (a server restart as the services 
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -265,4 +266,26 @@ def test_the_dispatcher_lives_through_repeated_database_outages_mid_batch(
     events = cli.events(batch_id=doc["batch_id"])
     completed = count_per_aggregate(events, "JobCompleted")
     assert len(completed) == 1000 and set(completed.values()) == {1}
+    check(events, smtp_server.messages).assert_sound()
+
+
+def test_a_reporter_killed_between_sending_and_recording_resends_the_same_report(
+    system: Processes, cli: Cli, smtp_server: SmtpServer
+) -> None:
+    """At most one distinct report: the resend after the crash carries the same Message-ID and content."""
+    reporter = system.pid("reporter")
+    smtp_server.on_message = lambda _message: os.kill(reporter, signal.SIGKILL)
+    doc = submission([job(), job()])
+    cli.submit(doc)
+    smtp_server.wait_for(1, timeout=30)
+    smtp_server.on_message = None
+    cli.wait_for_status(doc["batch_id"], lambda d: d["status"] == "REPORTING", timeout=30, what="REPORTING")
+    assert not system.alive("reporter")
+
+    system.start_many("reporter")
+    cli.wait_for_batch(doc["batch_id"], "COMPLETED", timeout=30)
+    first, again = smtp_server.wait_for(2)
+    assert first["Message-ID"] == again["Message-ID"]
+    events = cli.events(batch_id=doc["batch_id"])
+    assert len(of_type(events, "BatchReported")) == 1
     check(events, smtp_server.messages).assert_sound()
