@@ -14,6 +14,7 @@ import os
 import signal
 import time
 
+import psycopg
 import pytest
 
 from tests.e2e.broker import publish_requests, request
@@ -289,3 +290,36 @@ def test_a_reporter_killed_between_sending_and_recording_resends_the_same_report
     events = cli.events(batch_id=doc["batch_id"])
     assert len(of_type(events, "BatchReported")) == 1
     check(events, smtp_server.messages).assert_sound()
+
+
+def test_a_worker_whose_lock_connection_is_killed_mid_job_completes_the_job_once(
+    system: Processes, cli: Cli, database_url: str, smtp_server: SmtpServer
+) -> None:
+    """The worker lives, but its job's lock vanished with the connection: the attempt is fenced off
+    (WORKER_LOST), the job runs again, and the first attempt's late result is refused."""
+    slow = new_id()
+    doc = submission([job("sleep", job_uuid=slow, params={"seconds": 5}), job()])
+    cli.submit(doc)
+    system.wait_for_log("worker", "job_started", count=2)
+
+    assert terminate_job_lock_holders(database_url) == 1
+
+    cli.wait_for_batch(doc["batch_id"], "COMPLETED", timeout=60)
+    events = cli.events(batch_id=doc["batch_id"])
+    assert [f["data"]["error"]["code"] for f in of_type(events, "JobFailed", slow)] == ["WORKER_LOST"]
+    assert count_per_aggregate(events, "JobCompleted")[slow] == 1
+    check(events, smtp_server.wait_for(1)).assert_sound()
+
+
+def terminate_job_lock_holders(database_url: str) -> int:
+    """Kill the sessions holding job locks (advisory locks other than the dispatcher's and relay's)."""
+    leader_keys = (0x62617463685F71, 0x62617463685F72)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT pid) FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_locks"
+            " WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND ((classid::bigint << 32) | objid::bigint) <> ALL(%s)) AS killed",
+            (list(leader_keys),),
+        ).fetchone()
+    return int(row[0]) if row else 0
