@@ -33,8 +33,7 @@ T = TypeVar("T")
 TESTS = Path(__file__).parent
 MARKED_FOLDERS = {"integration": "integration", "e2e": "e2e"}
 SERVER_FIXTURES = frozenset(
-    {"postgres_server", "rabbitmq_server", "database_url", "amqp_url", "service_env"}
-    | {"smtp_server", "http_server"}
+    {"postgres_server", "rabbitmq_server", "database_url", "amqp_url", "service_env"} | {"smtp_server", "http_server"}
 )
 
 
@@ -51,8 +50,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     marked = item.get_closest_marker("integration") or item.get_closest_marker("e2e")
     if uses and not marked:
         pytest.fail(
-            f"{item.nodeid} uses {sorted(uses)}: only tests under tests/integration and"
-            " tests/e2e talk to servers",
+            f"{item.nodeid} uses {sorted(uses)}: only tests under tests/integration and tests/e2e talk to servers",
             pytrace=False,
         )
 

@@ -105,8 +105,7 @@ class PostgresServer:
                 conn.execute(drop + sql.SQL(" WITH (FORCE)"))
                 return
             conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 [name],
             )
             conn.execute(drop)
@@ -130,9 +129,7 @@ def postgres_problem(url: str) -> str | None:
     """Why `url` cannot serve the tests, or None when it answers and may CREATE DATABASE."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            row = conn.execute(
-                "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
-            ).fetchone()
+            row = conn.execute("SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user").fetchone()
     except psycopg.Error as error:
         return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
     return None if row and row[0] else "its user may not CREATE DATABASE"
@@ -218,9 +215,7 @@ class Rabbitmqctl:
         self.description = binary
 
     def _run(self, *args: str) -> str:
-        done = subprocess.run(
-            [self._binary, "-q", *args], capture_output=True, text=True, timeout=60, check=True
-        )
+        done = subprocess.run([self._binary, "-q", *args], capture_output=True, text=True, timeout=60, check=True)
         return done.stdout
 
     def problem(self) -> str | None:
@@ -299,9 +294,7 @@ def discover_rabbitmq(stack: contextlib.ExitStack) -> RabbitServer:
         origin = AMQP_URL_VARIABLE if configured else "local server"
         return RabbitServer(amqp_url, _vhost_admin(api_url, amqp_url), origin)
     if configured:
-        raise ServerUnavailableError(
-            f"{AMQP_URL_VARIABLE}={redact(configured)} does not answer: {problem}"
-        )
+        raise ServerUnavailableError(f"{AMQP_URL_VARIABLE}={redact(configured)} does not answer: {problem}")
     docker = docker_problem()
     if docker is None:
         amqp_url, api_url = _start_rabbitmq_container(stack)

@@ -13,10 +13,10 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -75,9 +75,7 @@ class SmtpServer:
         if len(received) >= count:
             return received
         subjects = [str(message["Subject"]) for message in received]
-        raise AssertionError(
-            f"expected {count} email(s) within {timeout} s, received {len(received)}: {subjects}"
-        )
+        raise AssertionError(f"expected {count} email(s) within {timeout} s, received {len(received)}: {subjects}")
 
     def start(self) -> SmtpServer:
         self._controller.start()

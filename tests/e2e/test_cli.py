@@ -5,8 +5,6 @@ of reach or nobody answers.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.e2e.cli import Cli, job, job_doc, new_id, of_type, submission, types_of
 from tests.e2e.processes import Processes
 from tests.threaded_servers import SmtpServer, free_port

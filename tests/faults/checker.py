@@ -16,6 +16,7 @@ its figures; `History.assert_sound()` is what a test calls.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ def check(events: Iterable[Mapping[str, Any]], mails: Iterable[Message] = (), *,
     history = History()
     ordered = list(events)
     positions = [int(e["position"]) for e in ordered]
-    history.disordered = [p for p, q in zip(positions, positions[1:], strict=False) if q <= p]
+    history.disordered = [p for p, q in itertools.pairwise(positions) if q <= p]
     by_job: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for event in ordered:
         if event["aggregate_type"] == "job":

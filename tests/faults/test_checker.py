@@ -53,13 +53,29 @@ def test_a_sound_history_has_no_faults() -> None:
     [
         (SOUND[:2], [], "lost"),
         ([*SOUND[:6], event(8, "JobCompleted", attempt=2)], [], "illegal"),
-        ([*SOUND[:2], event(3, "JobFailed", attempt=1, error={"code": "WORKER_LOST"}), event(4, "JobCompleted", attempt=1)], [], "illegal"),
+        (
+            [
+                *SOUND[:2],
+                event(3, "JobFailed", attempt=1, error={"code": "WORKER_LOST"}),
+                event(4, "JobCompleted", attempt=1),
+            ],
+            [],
+            "illegal",
+        ),
         ([SOUND[0], SOUND[2]], [], "illegal"),
         ([SOUND[1], SOUND[0]], [], "disordered"),
         (SOUND, [mail("<report-1>", "one"), mail("<report-1>", "another")], "extra_emails"),
         (SOUND, [], "missing_emails"),
     ],
-    ids=["left-processing", "completed-twice", "completed-after-fence", "failed-unstarted", "positions", "two-emails", "no-email"],
+    ids=[
+        "left-processing",
+        "completed-twice",
+        "completed-after-fence",
+        "failed-unstarted",
+        "positions",
+        "two-emails",
+        "no-email",
+    ],
 )
 def test_each_fault_is_found(events: list[dict[str, Any]], mails: list[EmailMessage], figure: str) -> None:
     assert check(events, mails).figures[figure] >= 1

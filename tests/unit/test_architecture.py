@@ -73,8 +73,7 @@ def domain_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
     found = [
         f"{path}:{line} imports {module}"
         for module, line in imports(tree, path)
-        if any(within(module, banned) for banned in DOMAIN_FORBIDDEN_IMPORTS)
-        or module in ("uuid.uuid4", "uuid.uuid1")
+        if any(within(module, banned) for banned in DOMAIN_FORBIDDEN_IMPORTS) or module in ("uuid.uuid4", "uuid.uuid1")
     ]
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -85,11 +84,7 @@ def domain_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
 
 
 def contracts_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
-    return [
-        f"{path}:{line} imports {module}"
-        for module, line in imports(tree, path)
-        if within(module, "services")
-    ]
+    return [f"{path}:{line} imports {module}" for module, line in imports(tree, path) if within(module, "services")]
 
 
 def service_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
@@ -142,9 +137,7 @@ def modules(*folders: str) -> list[PurePosixPath]:
 def violations(rule: str, paths: list[PurePosixPath]) -> list[str]:
     if not paths:
         pytest.skip(f"no modules for the {rule} rule yet")
-    return [
-        v for path in paths for v in check(rule, path, (ROOT / path).read_text(encoding="utf-8"))
-    ]
+    return [v for path in paths for v in check(rule, path, (ROOT / path).read_text(encoding="utf-8"))]
 
 
 def test_domain_exists_so_its_checks_cannot_be_skipped() -> None:
@@ -260,9 +253,7 @@ def test_only_the_settings_adapter_reads_the_environment() -> None:
         ("environment", "contracts/names.py", "from os import environ\n", "imports os.environ"),
     ],
 )
-def test_each_rule_reports_a_module_that_breaks_it(
-    rule: str, path: str, source: str, reported: str
-) -> None:
+def test_each_rule_reports_a_module_that_breaks_it(rule: str, path: str, source: str, reported: str) -> None:
     found = check(rule, PurePosixPath(path), source)
 
     assert any(reported in violation for violation in found), found
@@ -274,8 +265,7 @@ def test_each_rule_reports_a_module_that_breaks_it(
         (
             "domain",
             "domain/job.py",
-            "from datetime import datetime, timedelta\nfrom uuid import UUID, uuid5\n"
-            "x = uuid5(UUID(int=0), 'a')\n",
+            "from datetime import datetime, timedelta\nfrom uuid import UUID, uuid5\nx = uuid5(UUID(int=0), 'a')\n",
         ),
         (
             "domain",

@@ -66,8 +66,7 @@ def topology_problems(definitions: dict[str, Any]) -> list[str]:
     exchanges = {exchange["name"]: exchange for exchange in definitions["exchanges"]}
     queues = {queue["name"]: queue for queue in definitions["queues"]}
     bindings = {
-        (binding["source"], binding["destination"], binding["routing_key"])
-        for binding in definitions["bindings"]
+        (binding["source"], binding["destination"], binding["routing_key"]) for binding in definitions["bindings"]
     }
     problems = []
     for name, kind in {**CONTRACT_EXCHANGES, DEAD_LETTER_EXCHANGE: "direct"}.items():
@@ -108,9 +107,7 @@ def dead_letter_problems(
     # no binding of batchq.rejected matches: the message would be lost.
     key = arguments.get("x-dead-letter-routing-key")
     if (DEAD_LETTER_EXCHANGE, f"{name}.rejected", key) not in bindings:
-        problems.append(
-            f"{name} dead-letters with key {key!r}, which {name}.rejected is not bound to"
-        )
+        problems.append(f"{name} dead-letters with key {key!r}, which {name}.rejected is not bound to")
     return problems
 
 
@@ -252,10 +249,7 @@ def test_rabbitmq_conf_loads_the_mounted_definitions() -> None:
         for line in (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    assert (
-        f"./rabbitmq/definitions.json:{settings['load_definitions']}:ro"
-        in (DEPLOY / "compose.yaml").read_text()
-    )
+    assert f"./rabbitmq/definitions.json:{settings['load_definitions']}:ro" in (DEPLOY / "compose.yaml").read_text()
     assert int(settings["consumer_timeout"]) >= 1_800_000
 
 

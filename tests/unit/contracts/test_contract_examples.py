@@ -98,9 +98,7 @@ def test_only_job_uuid_is_required_and_defaults_follow_the_contract() -> None:
 
 
 def test_submission_with_inline_jobs_parses() -> None:
-    body = SUBMISSION.replace(
-        b'"manifest_url": "http://127.0.0.1:8000/manifest.json"', b'"jobs": [' + JOB_SPEC + b"]"
-    )
+    body = SUBMISSION.replace(b'"manifest_url": "http://127.0.0.1:8000/manifest.json"', b'"jobs": [' + JOB_SPEC + b"]")
     submission = decode(Submission, body)
     assert submission.manifest_url is None
     assert submission.jobs is not None and len(submission.jobs) == 1

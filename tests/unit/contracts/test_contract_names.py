@@ -67,9 +67,7 @@ def test_event_routing_key_refuses_segments_that_would_change_its_meaning(
 
 
 def test_binding_keys_default_to_wildcards() -> None:
-    assert (
-        names.event_binding_key(event_type="BatchReportingStarted") == "*.*.BatchReportingStarted"
-    )
+    assert names.event_binding_key(event_type="BatchReportingStarted") == "*.*.BatchReportingStarted"
     assert names.event_binding_key("acme") == "acme.*.*"
 
 
@@ -102,9 +100,7 @@ def test_error_codes_are_the_contract_ones() -> None:
 
 
 def test_a_domain_refusal_translates_to_its_contract_code() -> None:
-    domain_error = IllegalTransitionError(
-        "job", UUID(int=1), "COMPLETED", "retry", "needs override"
-    )
+    domain_error = IllegalTransitionError("job", UUID(int=1), "COMPLETED", "retry", "needs override")
     error = ContractError.from_domain(domain_error)
     assert error.code is ErrorCode.ILLEGAL_TRANSITION
     assert error.reason == domain_error.reason

@@ -100,9 +100,7 @@ def test_a_manifest_document_may_omit_the_version_but_not_carry_another() -> Non
         ({"tags": {"retention_days": -1}}, "tags.retention_days:"),
     ],
 )
-def test_a_malformed_submission_is_invalid_and_names_the_field(
-    changes: dict[str, Any], named: str
-) -> None:
+def test_a_malformed_submission_is_invalid_and_names_the_field(changes: dict[str, Any], named: str) -> None:
     error = refusal(Submission, submission(**changes))
     assert error.code is ErrorCode.INVALID_MESSAGE
     assert named in error.reason

@@ -37,18 +37,18 @@ def test_a_strict_body_or_a_non_json_one_has_no_strictness_fault(body: str) -> N
 
 def _submission(jobs: str, tags: str = "{}") -> bytes:
     return (
-        '{"schema_version": 1, "batch_id": "%s", "tenant": "acme", "user_id": "u", '
-        '"depositor_email": "d@example.org", "tags": %s, "jobs": %s}' % (uuid.uuid4(), tags, jobs)
+        f'{{"schema_version": 1, "batch_id": "{uuid.uuid4()}", "tenant": "acme", "user_id": "u", '
+        f'"depositor_email": "d@example.org", "tags": {tags}, "jobs": {jobs}}}'
     ).encode()
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (_submission('[{"job_uuid": "%s", "params": {"n": NaN}}]' % uuid.uuid4()), "jobs.0.params.n: NaN"),
-        (_submission('[{"job_uuid": "%s", "params": {"n": Infinity}}]' % uuid.uuid4()), "jobs.0.params.n: Infinity"),
+        (_submission(f'[{{"job_uuid": "{uuid.uuid4()}", "params": {{"n": NaN}}}}]'), "jobs.0.params.n: NaN"),
+        (_submission(f'[{{"job_uuid": "{uuid.uuid4()}", "params": {{"n": Infinity}}}}]'), "jobs.0.params.n: Infinity"),
         (_submission("[]", tags='{"retention_days": -Infinity}'), "tags.retention_days: -Infinity"),
-        (_submission('[{"job_uuid": "%s", "handler": "noop", "handler": "fail"}]' % uuid.uuid4()), "jobs.0: duplicate"),
+        (_submission(f'[{{"job_uuid": "{uuid.uuid4()}", "handler": "noop", "handler": "fail"}}]'), "jobs.0: duplicate"),
     ],
 )
 def test_a_submission_that_is_not_strict_json_is_invalid_naming_the_field(body: bytes, field: str) -> None:

@@ -13,9 +13,7 @@ POLICY = BackoffPolicy(base_seconds=1.0, cap_seconds=300.0, jitter=0.2)
 NO_JITTER = 0.5  # the middle of the draw range leaves the delay as it is
 
 
-@pytest.mark.parametrize(
-    ("attempt", "seconds"), [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 256.0)]
-)
+@pytest.mark.parametrize(("attempt", "seconds"), [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 256.0)])
 def test_delay_doubles_with_each_attempt(attempt: int, seconds: float) -> None:
     assert POLICY.delay(attempt, NO_JITTER) == seconds
 
@@ -38,9 +36,7 @@ def test_jitter_moves_the_delay_by_at_most_the_jitter_fraction(draw: float, fact
     attempt=st.integers(min_value=1, max_value=100),
     draw=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
 )
-def test_jittered_delay_stays_within_plus_or_minus_jitter_of_the_capped_delay(
-    attempt: int, draw: float
-) -> None:
+def test_jittered_delay_stays_within_plus_or_minus_jitter_of_the_capped_delay(attempt: int, draw: float) -> None:
     capped = min(POLICY.cap_seconds, POLICY.base_seconds * 2 ** (attempt - 1))
 
     delay = POLICY.delay(attempt, draw)

@@ -85,18 +85,14 @@ def test_cycle_at_the_far_end_of_a_hundred_thousand_job_chain_is_found() -> None
     graph = chain(100_000)
     graph[job_id(100_000)] = [job_id(99_999)]
 
-    with pytest.raises(
-        InvalidDependenciesError, match=f"cycle {job_id(99_999)} → {job_id(100_000)}"
-    ):
+    with pytest.raises(InvalidDependenciesError, match=f"cycle {job_id(99_999)} → {job_id(100_000)}"):
         check_graph(graph)
 
 
 def test_create_batch_accepts_a_chain_deeper_than_the_recursion_limit() -> None:
     length = 2 * sys.getrecursionlimit()
 
-    created = create_batch(
-        draft(JobDraft(job, depends_on=deps) for job, deps in chain(length).items()), {}, at(0)
-    )
+    created = create_batch(draft(JobDraft(job, depends_on=deps) for job, deps in chain(length).items()), {}, at(0))
 
     assert len(created.jobs) == length
     assert created.jobs[0].depends_on == [job_id(2)]

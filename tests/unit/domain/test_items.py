@@ -108,9 +108,9 @@ def test_item_ids_are_stable_and_listed_for_the_store_to_look_up() -> None:
     jobs = [JobDraft(job_id(1), item=RELEASE_42_V2), JobDraft(job_id(2))]
 
     assert item_ids(draft(jobs)) == [item_id(TENANT, dict(RELEASE_42_V2))]
-    assert item_id(
-        TENANT, {"key": "release-42", "version": "2", "target": "retailer-x"}
-    ) == item_id(TENANT, RELEASE_42_V2)
+    assert item_id(TENANT, {"key": "release-42", "version": "2", "target": "retailer-x"}) == item_id(
+        TENANT, RELEASE_42_V2
+    )
 
 
 def test_reclaiming_an_item_for_another_job_records_the_new_owner() -> None:

@@ -56,12 +56,7 @@ LEGAL: dict[tuple[JobStatus, str], tuple[JobStatus, list[str]]] = {
     **{(state, "retry with override"): (PENDING, ["JobRetried"]) for state in TERMINAL_JOB_STATES},
 }
 
-ILLEGAL = [
-    (state, decision)
-    for state in JobStatus
-    for decision in DECISIONS
-    if (state, decision) not in LEGAL
-]
+ILLEGAL = [(state, decision) for state in JobStatus for decision in DECISIONS if (state, decision) not in LEGAL]
 
 
 def ids(case: tuple[JobStatus, str]) -> str:
@@ -262,9 +257,7 @@ def test_flag_stuck_records_the_silence_and_fails_the_attempt() -> None:
     assert job.stuck_attempt == 1
 
 
-@pytest.mark.parametrize(
-    ("reported", "kept"), [(-0.5, 0.0), (0.0, 0.0), (0.25, 0.25), (1.0, 1.0), (1.7, 1.0)]
-)
+@pytest.mark.parametrize(("reported", "kept"), [(-0.5, 0.0), (0.0, 0.0), (0.25, 0.25), (1.0, 1.0), (1.7, 1.0)])
 def test_progress_is_clamped_to_between_zero_and_one(reported: float, kept: float) -> None:
     job = job_in(PROCESSING)
 

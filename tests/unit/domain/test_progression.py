@@ -16,17 +16,17 @@ CANCELLED, SKIPPED, ABANDONED = JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatu
 
 CASES: list[tuple[str, Situation, Step]] = [
     ("a ready job is dispatched", Situation(PENDING, ready=True), Step.DISPATCH),
-    ("a ready job whose backoff is over is dispatched", Situation(PENDING, ready=True, not_before=EARLIER), Step.DISPATCH),
+    ("a ready job whose backoff is over is dispatched", Situation(PENDING, ready=True, not_before=EARLIER), Step.DISPATCH),  # noqa: E501
     ("a ready job in backoff waits for its time", Situation(PENDING, ready=True, not_before=LATER), Step.WAKE_LATER),
     ("a job waiting on a dependency does nothing", Situation(PENDING, ready=False), Step.NOTHING),
     ("a waiting job of a deleted batch is cancelled", Situation(PENDING, batch_deleted=True, ready=True), Step.CANCEL),
     ("a running job waits for its worker", Situation(PROCESSING), Step.NOTHING),
-    ("a failure with attempts left is retried", Situation(FAILED, may_retry_automatically=True, max_attempts=3), Step.RETRY_AUTOMATICALLY),
+    ("a failure with attempts left is retried", Situation(FAILED, may_retry_automatically=True, max_attempts=3), Step.RETRY_AUTOMATICALLY),  # noqa: E501
     ("a failure that used its budget is abandoned", Situation(FAILED, max_attempts=3), Step.ABANDON),
-    ("a lost worker's one-attempt job is retried free", Situation(FAILED, may_retry_automatically=True), Step.RETRY_AUTOMATICALLY),
+    ("a lost worker's one-attempt job is retried free", Situation(FAILED, may_retry_automatically=True), Step.RETRY_AUTOMATICALLY),  # noqa: E501
     ("a one-attempt failure waits for an admin and cancels its dependents", Situation(FAILED), Step.CANCEL_DEPENDENTS),
     ("a completed job releases its dependents", Situation(COMPLETED), Step.RELEASE_DEPENDENTS),
-    ("a job skipped as done releases its dependents", Situation(SKIPPED, skipped_as_done=True), Step.RELEASE_DEPENDENTS),
+    ("a job skipped as done releases its dependents", Situation(SKIPPED, skipped_as_done=True), Step.RELEASE_DEPENDENTS),  # noqa: E501
     ("a job skipped after a failed owner cancels its dependents", Situation(SKIPPED), Step.CANCEL_DEPENDENTS),
     ("a cancelled job cancels its dependents", Situation(CANCELLED), Step.CANCEL_DEPENDENTS),
     ("an abandoned job cancels its dependents", Situation(ABANDONED), Step.CANCEL_DEPENDENTS),

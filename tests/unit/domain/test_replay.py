@@ -33,9 +33,7 @@ def report(batch: Batch, jobs: list[Job], message_id: str, minute: int) -> None:
 def busy_history() -> list[Aggregate]:
     """A batch of five jobs, taken through most of what can happen to them."""
     specs = [
-        JobDraft(
-            job_id(1), handler="checksum", payload_url="http://127.0.0.1:8000/payload/1", item=ITEM
-        ),
+        JobDraft(job_id(1), handler="checksum", payload_url="http://127.0.0.1:8000/payload/1", item=ITEM),
         JobDraft(
             job_id(2),
             handler="flaky",
@@ -120,9 +118,7 @@ def test_replay_up_to_a_version_rebuilds_the_batch_as_it_was() -> None:
     batch = aggregates[0]
     app.save(*aggregates)
 
-    failed_at = app.repository.get(
-        batch.id, version=5
-    )  # submitted, started, reporting, reported, failed
+    failed_at = app.repository.get(batch.id, version=5)  # submitted, started, reporting, reported, failed
 
     assert failed_at.status is BatchStatus.FAILED
     assert [report["kind"] for report in failed_at.reports] == ["initial"]

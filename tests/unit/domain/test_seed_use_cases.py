@@ -63,9 +63,7 @@ class SeedRun:
     def report(self) -> ReportPlan:
         """The reporter: plan the report from the jobs as they are, then conclude."""
         job_states = {str(job.id): job.status.value for job in self.jobs.values()}
-        done = sum(
-            job.status is JobStatus.COMPLETED or job.skipped_as_done for job in self.jobs.values()
-        )
+        done = sum(job.status is JobStatus.COMPLETED or job.skipped_as_done for job in self.jobs.values())
         plan = self.batch.plan_report(job_states, done)
         self.batch.conclude(plan, f"<report-{self.minute}@batchq>", self.now())
         return plan
@@ -182,9 +180,7 @@ def test_failed_batch_with_successful_retry_ends_completed_after_an_update_repor
 
     assert (plan.kind, plan.outcome, plan.send) == ("update", BatchStatus.COMPLETED, True)
     assert plan.changed == [str(job_id(3))]
-    assert run.recorded() == {
-        "batch": ["BatchUpdateReportingRequested", "BatchReported", "BatchCompleted"]
-    }
+    assert run.recorded() == {"batch": ["BatchUpdateReportingRequested", "BatchReported", "BatchCompleted"]}
     assert run.states() == (C, C, C, C)
     assert [(r["kind"], r["status"], r["changed"]) for r in run.batch.reports] == [
         ("initial", F, [str(job_id(n)) for n in (1, 2, 3)]),
@@ -309,9 +305,7 @@ def test_any_batch_but_a_deleted_one_can_be_deleted(status: BatchStatus) -> None
         (BatchStatus.COMPLETED, "conclude reporting"),
     ],
 )
-def test_batch_refuses_a_decision_its_state_does_not_allow(
-    status: BatchStatus, decision: str
-) -> None:
+def test_batch_refuses_a_decision_its_state_does_not_allow(status: BatchStatus, decision: str) -> None:
     run = batch_in(status)
     version = run.batch.version
     plan = ReportPlan("initial", BatchStatus.COMPLETED, {}, [], True)

@@ -78,14 +78,8 @@ class BatchHistory(RuleBasedStateMachine):
         for n in range(count):
             earlier = st.lists(st.sampled_from(range(n)), unique=True) if n else st.just([])
             deps = data.draw(earlier, label=f"job {n} depends on")
-            attempts = data.draw(
-                st.integers(min_value=1, max_value=3), label=f"job {n} max_attempts"
-            )
-            specs.append(
-                JobDraft(
-                    job_id(n + 1), depends_on=[job_id(d + 1) for d in deps], max_attempts=attempts
-                )
-            )
+            attempts = data.draw(st.integers(min_value=1, max_value=3), label=f"job {n} max_attempts")
+            specs.append(JobDraft(job_id(n + 1), depends_on=[job_id(d + 1) for d in deps], max_attempts=attempts))
         created = create_batch(draft(specs), {}, at(0))
         self.batch, self.jobs = created.batch, created.jobs
         self.by_id = {job.id: job for job in self.jobs}
@@ -148,10 +142,7 @@ class BatchHistory(RuleBasedStateMachine):
         return is_ready(job.depends_on, lambda j: self.by_id[j].status, self.done)
 
     def accepts_retries(self) -> bool:
-        return (
-            self.batch.status not in REPORTING_STATES
-            and self.batch.status is not BatchStatus.DELETED
-        )
+        return self.batch.status not in REPORTING_STATES and self.batch.status is not BatchStatus.DELETED
 
     def ready_jobs(self) -> list[Job]:
         if self.batch.status is BatchStatus.DELETED:
@@ -166,9 +157,7 @@ class BatchHistory(RuleBasedStateMachine):
             gone = job.status in (JobStatus.CANCELLED, JobStatus.ABANDONED)
             skipped_undone = job.status is JobStatus.SKIPPED and not job.skipped_as_done
             if failed_for_good or gone or skipped_undone:
-                for dependent in transitive_dependents(
-                    job.id, lambda j: self.waiting_for.get(j, [])
-                ):
+                for dependent in transitive_dependents(job.id, lambda j: self.waiting_for.get(j, [])):
                     if self.by_id[dependent].status is JobStatus.PENDING:
                         found.append((self.by_id[dependent], job.id))
         return found
@@ -207,9 +196,7 @@ class BatchHistory(RuleBasedStateMachine):
     @rule(index=JOB, progress=st.floats(min_value=-1.0, max_value=2.0), stale=STALE)
     def report_progress(self, index: int, progress: float, stale: bool) -> None:
         job = self.job(index, JobStatus.PROCESSING)
-        if self.decide(
-            job, lambda now: job.report_progress(self.attempt(job, stale), progress, now)
-        ):
+        if self.decide(job, lambda now: job.report_progress(self.attempt(job, stale), progress, now)):
             assert job.progress is not None and 0.0 <= job.progress <= 1.0
 
     @precondition(lambda self: self.some(JobStatus.PROCESSING))
@@ -236,9 +223,7 @@ class BatchHistory(RuleBasedStateMachine):
         job = self.job(index, JobStatus.PROCESSING)
         self.decide(job, lambda now: job.lose_worker(self.attempt(job, stale), now))
 
-    @precondition(
-        lambda self: self.accepts_retries() and self.some(JobStatus.FAILED, *TERMINAL_JOB_STATES)
-    )
+    @precondition(lambda self: self.accepts_retries() and self.some(JobStatus.FAILED, *TERMINAL_JOB_STATES))
     @rule(index=JOB, override=st.booleans())
     def retry_job(self, index: int, override: bool) -> None:
         job = self.job(index, JobStatus.FAILED, *TERMINAL_JOB_STATES)
@@ -289,13 +274,9 @@ class BatchHistory(RuleBasedStateMachine):
     def cancel_dependents_of_settled_failures(self) -> None:
         for dependent, cause in self.orphans():
             if dependent.status is JobStatus.PENDING:
-                self.decide(
-                    dependent, lambda now, d=dependent, c=cause: d.cancel("dependency", now, c)
-                )
+                self.decide(dependent, lambda now, d=dependent, c=cause: d.cancel("dependency", now, c))
 
-    @precondition(
-        lambda self: self.batch.status is BatchStatus.PROCESSING and self.tally.all_settled
-    )
+    @precondition(lambda self: self.batch.status is BatchStatus.PROCESSING and self.tally.all_settled)
     @rule()
     def start_reporting(self) -> None:
         self.decide(self.batch, lambda now: self.batch.start_reporting(self.tally, now))
@@ -323,9 +304,7 @@ class BatchHistory(RuleBasedStateMachine):
     @rule()
     def request_update_reporting(self) -> None:
         unsettled = self.tally.total - self.tally.settled
-        self.decide(
-            self.batch, lambda now: self.batch.request_update_reporting("admin", "", unsettled, now)
-        )
+        self.decide(self.batch, lambda now: self.batch.request_update_reporting("admin", "", unsettled, now))
 
     @precondition(lambda self: self.batch.status is not BatchStatus.DELETED)
     @rule(admin_decides=st.integers(min_value=0, max_value=7))
@@ -337,18 +316,12 @@ class BatchHistory(RuleBasedStateMachine):
                 if job.status is JobStatus.PENDING:
                     self.decide(job, lambda now, j=job: j.cancel("batch deleted", now))
 
-    @rule(
-        decision=st.sampled_from(
-            ["start", "start reporting", "report", "update reporting", "delete"]
-        )
-    )
+    @rule(decision=st.sampled_from(["start", "start reporting", "report", "update reporting", "delete"]))
     def any_decision_on_the_batch(self, decision: str) -> None:
         """Whatever the batch's state: mostly refused, and a refusal must change nothing."""
         {
             "start": lambda: self.decide(self.batch, self.batch.start),
-            "start reporting": lambda: self.decide(
-                self.batch, lambda now: self.batch.start_reporting(self.tally, now)
-            ),
+            "start reporting": lambda: self.decide(self.batch, lambda now: self.batch.start_reporting(self.tally, now)),
             "report": self.report_and_conclude,
             "update reporting": self.request_update_reporting,
             "delete": self.delete_again,
@@ -410,19 +383,13 @@ class Audit:
                 jobs = dict(self.status)  # the batch enters a final state only when all are settled
                 assert all(state in SETTLED_JOB_STATES for state in jobs.values()), (name, jobs)
                 if name == "BatchCompleted":
-                    assert all(
-                        state == "COMPLETED" or job in self.done for job, state in jobs.items()
-                    )
+                    assert all(state == "COMPLETED" or job in self.done for job, state in jobs.items())
         self.position = len(log)
 
-    def job_event(
-        self, job: UUID, name: str, event: Any, depends_on: dict[UUID, list[UUID]]
-    ) -> None:
+    def job_event(self, job: UUID, name: str, event: Any, depends_on: dict[UUID, list[UUID]]) -> None:
         if name == "JobStarted":
             assert job not in self.cancelled, f"{job} started after it was cancelled"
-            waiting = [
-                d for d in depends_on[job] if self.status[d] != "COMPLETED" and d not in self.done
-            ]
+            waiting = [d for d in depends_on[job] if self.status[d] != "COMPLETED" and d not in self.done]
             assert not waiting, f"{job} started while {waiting} were not done"
         if name == "JobCancelled":
             self.cancelled.add(job)
