@@ -1,4 +1,6 @@
-"""The dispatcher's use cases: intake, admin commands, and reactions to job outcomes.
+"""The dispatcher's use cases: start-up, reactions to job outcomes, recovery.
+
+Intake is in `intake.py`, admin commands in `admin.py`: parts of one `Dispatcher`.
 
 Synchronous and single-threaded by design: the service runs every call on one
 worker thread, so the view needs no locks and the event loop never blocks. Each
@@ -9,62 +11,27 @@ async shell to carry out; every state change is saved before any effect runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from domain.batch import REPORTING_STATES, Batch
+from domain.batch import Batch
 from domain.dependencies import is_ready, transitive_dependents
-from domain.errors import DomainError, DuplicateBatchError, DuplicateJobError, IllegalTransitionError
-from domain.item import Item
+from domain.errors import DomainError
 from domain.job import Job
 from domain.progression import Situation, Step, next_step
-from domain.queue import QUEUE_ID, Queue, create_queue
 from domain.retry import BackoffPolicy
-from domain.states import SETTLED_JOB_STATES, BatchStatus, JobStatus
-from domain.submission import BatchDraft, ItemOwner, NewBatch, create_batch, item_ids
+from domain.states import BatchStatus, JobStatus
 from services.adapters.logging import get_logger
-from services.adapters.store import ConflictError, EventStore, NotFoundError
+from services.adapters.store import ConflictError, EventStore
+from services.dispatcher.admin import AdminCommands
+from services.dispatcher.effects import SAVE_ATTEMPTS, Dispatch, Effects
+from services.dispatcher.intake import Intake
 from services.dispatcher.view import DispatchView
 
 log = get_logger("batchq.dispatcher")
 
-SAVE_ATTEMPTS = 5
 
-
-@dataclass(frozen=True)
-class Dispatch:
-    job_uuid: UUID
-    batch_id: UUID
-    pool: str
-
-
-@dataclass
-class Effects:
-    dispatch: list[Dispatch] = field(default_factory=list)
-    timers: list[tuple[UUID, datetime]] = field(default_factory=list)
-    result: dict[str, Any] = field(default_factory=dict)
-    # Whose batch or job a command acted on: `batch_id`, `tenant`, `user_id`, `trace_id` for its log line.
-    provenance: dict[str, str] = field(default_factory=dict)
-
-    def merge(self, other: Effects) -> Effects:
-        self.dispatch.extend(other.dispatch)
-        self.timers.extend(other.timers)
-        return self
-
-
-def provenance(aggregate: Batch | Job | Queue) -> dict[str, str]:
-    batch_id = aggregate.batch_id or (aggregate.id if isinstance(aggregate, Batch) else None)
-    return {
-        "batch_id": str(batch_id) if batch_id else "-",
-        "tenant": aggregate.tenant,
-        "user_id": aggregate.user_id,
-        "trace_id": aggregate.trace_id or "-",
-    }
-
-
-class Dispatcher:
+class Dispatcher(Intake, AdminCommands):
     def __init__(
         self,
         store: EventStore,
@@ -106,66 +73,6 @@ class Dispatcher:
             effects.merge(self._react(self.store.get_many(self.view.jobs_of(batch_id)).values()))
             self._forget_if_settled(batch_id)
         log.info("view_rebuilt", batches=len(self.view.batches), jobs=len(self.view.jobs))
-        return effects
-
-    # -- intake ------------------------------------------------------------------
-
-    def submit(self, draft: BatchDraft) -> Effects:
-        for _ in range(SAVE_ATTEMPTS):
-            existing = self.store.get_many([draft.batch_id]).get(draft.batch_id)
-            if existing is not None:
-                return self._resubmitted(existing, draft)
-            owners = self._item_owners(draft)
-            new = create_batch(draft, owners, self.clock())
-            try:
-                self.store.save(*new.aggregates())
-            except ConflictError:
-                self._explain_conflict(draft)
-                continue  # an item claim raced another batch: look at the owners again
-            return self._accepted(new)
-        raise ConflictError(f"batch {draft.batch_id} kept conflicting")
-
-    def _item_owners(self, draft: BatchDraft) -> dict[UUID, ItemOwner]:
-        items: dict[UUID, Item] = self.store.get_many(item_ids(draft))
-        owner_jobs = self.store.get_many(item.owner for item in items.values())
-        return {
-            item_id: ItemOwner(item.owner, owner_jobs[item.owner].status.value, item)
-            for item_id, item in items.items()
-            if item.owner in owner_jobs
-        }
-
-    def _explain_conflict(self, draft: BatchDraft) -> None:
-        """Turn a failed append into DUPLICATE_BATCH / DUPLICATE_JOB when that is what it was."""
-        if self.store.get_many([draft.batch_id]):
-            return  # the loop sees the batch now and answers as a resubmission
-        taken = self.store.get_many(j.job_uuid for j in draft.jobs)
-        if taken:
-            raise DuplicateJobError(min(taken, key=str))
-
-    def _resubmitted(self, batch: Batch, draft: BatchDraft) -> Effects:
-        if batch.fingerprint != draft.fingerprint:
-            raise DuplicateBatchError(draft.batch_id)
-        # The same batch again: a no-op, except that dispatch may have been cut short.
-        effects = Effects(result={"batch_id": str(batch.id), "jobs": len(batch.job_uuids), "duplicate": True})
-        if batch.id in self.view.batches:
-            effects.merge(self._react(self.store.get_many(batch.job_uuids).values()))
-        return effects
-
-    def _accepted(self, new: NewBatch) -> Effects:
-        self.view.add_batch(new.batch)
-        self.view.set_batch_status(new.batch.id, new.batch.status)
-        for job in new.jobs:
-            self.view.track(job)
-        effects = self._react(new.jobs)
-        effects.result = {"batch_id": str(new.batch.id), "jobs": len(new.jobs), "duplicate": False}
-        log.info(
-            "batch_accepted",
-            batch_id=str(new.batch.id),
-            jobs=len(new.jobs),
-            tenant=new.batch.tenant,
-            user_id=new.batch.user_id,
-            trace_id=new.batch.trace_id,
-        )
         return effects
 
     # -- reactions ---------------------------------------------------------------
@@ -346,96 +253,6 @@ class Dispatcher:
         entry = self.view.batches.get(batch_id)
         if entry is not None and entry.status is not BatchStatus.PROCESSING and entry.tally.all_settled:
             self.view.forget_batch(batch_id)
-
-    # -- admin commands ----------------------------------------------------------
-
-    def retry_job(self, job_uuid: UUID, override: bool, reason: str, requested_by: str) -> Effects:
-        job: Job = self.store.get(job_uuid, "job")
-        batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
-        if batch.status in REPORTING_STATES:
-            # The report being written describes this job: retry once it has gone out.
-            raise IllegalTransitionError(
-                "batch", batch.id, batch.status.value, f"retry job {job_uuid}", "wait until the report has gone out"
-            )
-        self._ensure_tracked(job)
-        job.retry(requested_by, reason, override, self.clock())
-        if job.item and override:
-            from domain.item import item_id
-
-            item: Item = self.store.get(item_id(job.tenant, job.item), "item")
-            item.reclaim(job.id, self.clock())
-            self.store.save(item)
-        effects = self._react([job])
-        effects.result = {"job_uuid": str(job_uuid), "status": self.view.status_of(job_uuid).value}
-        effects.provenance = provenance(job)
-        return effects
-
-    def cancel_job(self, job_uuid: UUID, requested_by: str) -> Effects:
-        job: Job = self.store.get(job_uuid, "job")
-        self._ensure_tracked(job)
-        job.cancel(f"cancelled by {requested_by}", self.clock())
-        effects = self._react([job])
-        cancelled = [
-            j
-            for j in transitive_dependents(job_uuid, self.view.dependents_of)
-            if self.view.status_of(j) is JobStatus.CANCELLED
-        ]
-        effects.result = {
-            "job_uuid": str(job_uuid),
-            "status": "CANCELLED",
-            "cancelled_dependents": [str(j) for j in cancelled],
-        }
-        effects.provenance = provenance(job)
-        return effects
-
-    def delete_batch(self, batch_id: UUID, requested_by: str) -> Effects:
-        batch: Batch = self.store.get(batch_id, "batch")
-        batch.delete(requested_by, "", self.clock())
-        self.store.save(batch)
-        self.view.set_batch_status(batch_id, BatchStatus.DELETED)
-        pending = [j for j in batch.job_uuids if j in self.view.jobs and self._pending(j)]
-        effects = self._react(self.store.get_many(pending).values()) if pending else Effects()
-        effects.result = {"batch_id": str(batch_id), "status": "DELETED", "cancelled_jobs": len(pending)}
-        effects.provenance = provenance(batch)
-        return effects
-
-    def update_reporting(self, batch_id: UUID, requested_by: str) -> Effects:
-        batch: Batch = self.store.get(batch_id, "batch")
-        # From the store, not the view: the view hears an outcome a moment after it is
-        # recorded, and an admin who has just seen the job settle must not be refused.
-        jobs = self.store.get_many(batch.job_uuids).values()
-        unsettled = sum(1 for job in jobs if job.status not in SETTLED_JOB_STATES)
-        batch.request_update_reporting(requested_by, "", unsettled, self.clock())
-        self.store.save(batch)
-        self.view.set_batch_status(batch_id, batch.status)
-        return Effects(result={"batch_id": str(batch_id), "status": batch.status.value}, provenance=provenance(batch))
-
-    def pause_queue(self, requested_by: str, reason: str) -> Effects:
-        queue = self._queue()
-        queue.pause(requested_by, reason, self.clock())
-        self.store.save(queue)
-        return Effects(result={"paused": True}, provenance=provenance(queue))
-
-    def resume_queue(self, requested_by: str, reason: str) -> Effects:
-        queue = self._queue()
-        queue.resume(requested_by, reason, self.clock())
-        self.store.save(queue)
-        return Effects(result={"paused": False}, provenance=provenance(queue))
-
-    def _queue(self) -> Queue:
-        try:
-            return self.store.get(QUEUE_ID, "queue")  # type: ignore[no-any-return]
-        except NotFoundError:
-            return create_queue(self.clock())
-
-    def _ensure_tracked(self, job: Job) -> None:
-        """A job of a batch the view let go of (finished): take it back in."""
-        if job.id not in self.view.jobs:
-            batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
-            self.view.add_batch(batch)
-            self.view.set_batch_status(batch.id, batch.status)
-            for member in self.store.get_many(batch.job_uuids).values():
-                self.view.track(member)
 
 
 BATCH_SUBMITTED_TOPICS = ("batchq:BatchSubmitted",)

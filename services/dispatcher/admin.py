@@ -1,0 +1,111 @@
+"""The admin commands of the dispatcher: retry, cancel, delete, update-reporting, pause, resume.
+
+A part of `Dispatcher`: each command loads what it acts on, lets the domain
+decide (an illegal one raises, and is answered with its code), saves, and lets
+the reactions follow through like any other change.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.batch import REPORTING_STATES, Batch
+from domain.dependencies import transitive_dependents
+from domain.errors import IllegalTransitionError
+from domain.item import Item
+from domain.job import Job
+from domain.queue import QUEUE_ID, Queue, create_queue
+from domain.states import SETTLED_JOB_STATES, BatchStatus, JobStatus
+from services.adapters.store import NotFoundError
+from services.dispatcher.effects import Effects, provenance
+from services.dispatcher.parts import Part
+
+
+class AdminCommands(Part):
+    def retry_job(self, job_uuid: UUID, override: bool, reason: str, requested_by: str) -> Effects:
+        job: Job = self.store.get(job_uuid, "job")
+        batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
+        if batch.status in REPORTING_STATES:
+            # The report being written describes this job: retry once it has gone out.
+            raise IllegalTransitionError(
+                "batch", batch.id, batch.status.value, f"retry job {job_uuid}", "wait until the report has gone out"
+            )
+        self._ensure_tracked(job)
+        job.retry(requested_by, reason, override, self.clock())
+        if job.item and override:
+            from domain.item import item_id
+
+            item: Item = self.store.get(item_id(job.tenant, job.item), "item")
+            item.reclaim(job.id, self.clock())
+            self.store.save(item)
+        effects = self._react([job])
+        effects.result = {"job_uuid": str(job_uuid), "status": self.view.status_of(job_uuid).value}
+        effects.provenance = provenance(job)
+        return effects
+
+    def cancel_job(self, job_uuid: UUID, requested_by: str) -> Effects:
+        job: Job = self.store.get(job_uuid, "job")
+        self._ensure_tracked(job)
+        job.cancel(f"cancelled by {requested_by}", self.clock())
+        effects = self._react([job])
+        cancelled = [
+            j
+            for j in transitive_dependents(job_uuid, self.view.dependents_of)
+            if self.view.status_of(j) is JobStatus.CANCELLED
+        ]
+        effects.result = {
+            "job_uuid": str(job_uuid),
+            "status": "CANCELLED",
+            "cancelled_dependents": [str(j) for j in cancelled],
+        }
+        effects.provenance = provenance(job)
+        return effects
+
+    def delete_batch(self, batch_id: UUID, requested_by: str) -> Effects:
+        batch: Batch = self.store.get(batch_id, "batch")
+        batch.delete(requested_by, "", self.clock())
+        self.store.save(batch)
+        self.view.set_batch_status(batch_id, BatchStatus.DELETED)
+        pending = [j for j in batch.job_uuids if j in self.view.jobs and self._pending(j)]
+        effects = self._react(self.store.get_many(pending).values()) if pending else Effects()
+        effects.result = {"batch_id": str(batch_id), "status": "DELETED", "cancelled_jobs": len(pending)}
+        effects.provenance = provenance(batch)
+        return effects
+
+    def update_reporting(self, batch_id: UUID, requested_by: str) -> Effects:
+        batch: Batch = self.store.get(batch_id, "batch")
+        # From the store, not the view: the view hears an outcome a moment after it is
+        # recorded, and an admin who has just seen the job settle must not be refused.
+        jobs = self.store.get_many(batch.job_uuids).values()
+        unsettled = sum(1 for job in jobs if job.status not in SETTLED_JOB_STATES)
+        batch.request_update_reporting(requested_by, "", unsettled, self.clock())
+        self.store.save(batch)
+        self.view.set_batch_status(batch_id, batch.status)
+        return Effects(result={"batch_id": str(batch_id), "status": batch.status.value}, provenance=provenance(batch))
+
+    def pause_queue(self, requested_by: str, reason: str) -> Effects:
+        queue = self._queue()
+        queue.pause(requested_by, reason, self.clock())
+        self.store.save(queue)
+        return Effects(result={"paused": True}, provenance=provenance(queue))
+
+    def resume_queue(self, requested_by: str, reason: str) -> Effects:
+        queue = self._queue()
+        queue.resume(requested_by, reason, self.clock())
+        self.store.save(queue)
+        return Effects(result={"paused": False}, provenance=provenance(queue))
+
+    def _queue(self) -> Queue:
+        try:
+            return self.store.get(QUEUE_ID, "queue")  # type: ignore[no-any-return]
+        except NotFoundError:
+            return create_queue(self.clock())
+
+    def _ensure_tracked(self, job: Job) -> None:
+        """A job of a batch the view let go of (finished): take it back in."""
+        if job.id not in self.view.jobs:
+            batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
+            self.view.add_batch(batch)
+            self.view.set_batch_status(batch.id, batch.status)
+            for member in self.store.get_many(batch.job_uuids).values():
+                self.view.track(member)
