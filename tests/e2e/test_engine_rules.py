@@ -8,8 +8,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-import pytest
-
 from tests.e2e.broker import publish_requests, request
 from tests.e2e.cli import (
     Cli,

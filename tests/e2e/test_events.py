@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from tests.e2e.broker import Received, bind_queue, drain
 from tests.e2e.cli import Cli, job, submission
 from tests.e2e.processes import Processes
