@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
+from psycopg import sql
 
 
 class BatchqPostgresRecorder(PostgresApplicationRecorder):
@@ -38,11 +39,11 @@ class BatchqPostgresRecorder(PostgresApplicationRecorder):
         aggregates can commit between this check and ours: a job claimed while the
         queue was running is never recorded after a pause.
         """
+        query = sql.SQL("SELECT max(originator_version) AS v FROM {} WHERE originator_id = %s").format(
+            sql.Identifier(self.datastore.schema, self.events_table_name)
+        )
         for aggregate_id, version in unchanged.items():
-            cursor.execute(
-                f"SELECT max(originator_version) AS v FROM {self.events_table_name} WHERE originator_id = %s",
-                (aggregate_id,),
-            )
+            cursor.execute(query, (aggregate_id,))
             current = cursor.fetchone()["v"] or 0
             if current != version:
                 raise IntegrityError(f"{aggregate_id} is at version {current}, not {version}")

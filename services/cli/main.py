@@ -22,7 +22,7 @@ from services.adapters import logging as batchq_logging
 from services.adapters.amqp import AmqpBus, BrokerUnavailableError, redact
 from services.adapters.envelopes import dumps
 from services.adapters.settings import Settings
-from services.adapters.store import EventStore, NotFoundError, ServerUnavailableError
+from services.adapters.store import EventStore, NotFoundError, SchemaNameError, ServerUnavailableError
 from services.cli import admin, views
 
 EXIT_OK, EXIT_REFUSED = 0, 1
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     batchq_logging.configure(settings.log_level, quiet_libraries=args.command != "run")
     try:
         return _run(args, settings)
-    except (ServerUnavailableError, BrokerUnavailableError) as error:
+    except (ServerUnavailableError, BrokerUnavailableError, SchemaNameError) as error:
         print(f"batchq: {error}", file=sys.stderr)
         return EXIT_REFUSED
     except NotFoundError as error:
@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
         return asyncio.run(_submit(settings, args.file, args.wait))
-    store = EventStore.from_url(settings.database_url)
+    store = EventStore.from_url(settings.database_url, settings.database_schema)
     if args.command == "status":
         doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))
         print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    EventStore.postgres(settings.database_url, create_tables=True).migrate()
+    EventStore.postgres(settings.database_url, schema=settings.database_schema, create_tables=True).migrate()
     bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     await bus.close()
@@ -170,7 +170,7 @@ async def _submit(settings: Settings, file: Path, wait: bool) -> int:
     _show(reply)
     if code != EXIT_OK or not wait:
         return code
-    store = EventStore.from_url(settings.database_url)
+    store = EventStore.from_url(settings.database_url, settings.database_schema)
     return await asyncio.to_thread(follow, store, UUID(reply["result"]["batch_id"]))
 
 

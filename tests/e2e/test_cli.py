@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.cli import Cli, job, job_doc, new_id, of_type, submission, types_of
 from tests.e2e.processes import Processes
+from tests.integration.harness import tables_by_schema
 from tests.threaded_servers import SmtpServer, free_port
 
 
@@ -96,3 +97,25 @@ def test_an_admin_command_nobody_answers_fails_in_one_line(migrated: Cli, cli: C
 
     assert result.code == 1, str(result)
     assert_one_clear_line(result.stderr)
+
+
+@pytest.mark.batchq_env(BATCHQ_DATABASE_SCHEMA="batchq_tenant")
+def test_migrate_creates_the_configured_schema_and_reads_look_in_it(cli: Cli, database_url: str) -> None:
+    migrated = cli.run("migrate")
+    unknown_batch = cli.run("status", new_id())
+    events = cli.run("events", "--json")
+
+    assert migrated.code == 0, str(migrated)
+    assert unknown_batch.code == 1 and "NOT_FOUND" in unknown_batch.stderr, str(unknown_batch)
+    assert events.code == 0 and events.stdout == "", str(events)
+    tables = tables_by_schema(database_url)
+    assert tables == {"batchq_tenant": {"batchq_events", "batchq_relay", "batchq_workers"}}, tables
+
+
+def test_a_schema_name_that_needs_quoting_is_refused_in_one_line(cli: Cli) -> None:
+    bad_schema = Cli({**cli.env, "BATCHQ_DATABASE_SCHEMA": "Batchq-Tenant"}, cli.work_dir)
+
+    result = bad_schema.run("migrate")
+
+    assert result.code == 1, str(result)
+    assert_one_clear_line(result.stderr, "BATCHQ_DATABASE_SCHEMA", "Batchq-Tenant")
