@@ -42,7 +42,8 @@ class PostgresDialect:
 
     def __init__(self, recorder: Any, url: str) -> None:
         self.datastore = recorder.datastore
-        schema = recorder.datastore.schema
+        self.schema = schema = recorder.datastore.schema
+        self.table_names = (recorder.events_table_name, RELAY_TABLE, WORKERS_TABLE)
         self.events = sql.Identifier(schema, recorder.events_table_name)
         self.relay = sql.Identifier(schema, RELAY_TABLE)
         self.workers = sql.Identifier(schema, WORKERS_TABLE)
@@ -69,6 +70,14 @@ class PostgresDialect:
                 "beat_at timestamptz NOT NULL, jobs jsonb NOT NULL DEFAULT '[]')"
             ).format(self.workers)
         )
+
+    def missing_tables(self) -> list[str]:
+        """Those of batchq's tables that are not in the schema (all of them before `batchq migrate`)."""
+        rows = self._rows(
+            sql.SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"), (self.schema,)
+        )
+        present = {r[0] for r in rows}
+        return [name for name in self.table_names if name not in present]
 
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         query = sql.SQL(

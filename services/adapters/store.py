@@ -64,6 +64,16 @@ class SchemaNameError(StoreError):
         )
 
 
+class NotMigratedError(StoreError):
+    """The database has none (or not all) of batchq's tables: `batchq migrate` has not run on it."""
+
+    def __init__(self, address: str, schema: str, missing: Sequence[str]) -> None:
+        super().__init__(
+            f"the database {address} (BATCHQ_DATABASE_URL) is not migrated: schema {schema} has no"
+            f" {', '.join(missing)}; run `batchq migrate` first"
+        )
+
+
 # The library looks up its own types by the unquoted name "schema.type", so only
 # names that need no quoting work; batchq itself quotes every identifier it builds.
 PLAIN_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -130,14 +140,23 @@ class EventStore:
 
     @classmethod
     def postgres(cls, url: str, *, schema: str = "public", create_tables: bool = False) -> EventStore:
-        """The store in `schema` (created first when `create_tables`: `batchq migrate` is the one step)."""
+        """The store in `schema`: created first when `create_tables` (`batchq migrate`), else it must exist.
+
+        Checking the tables here turns a service or read on an unmigrated database into
+        one `NotMigratedError` at start-up instead of an `UndefinedTable` mid-query.
+        """
         if not PLAIN_SCHEMA_NAME.fullmatch(schema):
             raise SchemaNameError(schema)
         check_database(url)
         if create_tables:
             _create_schema(url, schema)
         app = BatchqApplication(env=_postgres_env(url, schema, create_tables))
-        return cls(app, PostgresDialect(app.recorder, url))
+        dialect = PostgresDialect(app.recorder, url)
+        missing = [] if create_tables else dialect.missing_tables()
+        if missing:
+            app.close()
+            raise NotMigratedError(redact(url), schema, missing)
+        return cls(app, dialect)
 
     @classmethod
     def from_url(cls, url: str, schema: str = "public") -> EventStore:

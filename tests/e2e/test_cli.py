@@ -1,6 +1,7 @@
 """The `batchq` command's own contract: exit status 0 / 1 (refused, reason on stderr) / 2 (bad
 usage), admin refusals and overrides, and one clear line, never a traceback, when a server is out
-of reach or nobody answers.
+of reach, nobody answers, a file is missing, the database is not migrated or the reader of the
+output goes away.
 """
 
 from __future__ import annotations
@@ -119,3 +120,41 @@ def test_a_schema_name_that_needs_quoting_is_refused_in_one_line(cli: Cli) -> No
 
     assert result.code == 1, str(result)
     assert_one_clear_line(result.stderr, "BATCHQ_DATABASE_SCHEMA", "Batchq-Tenant")
+
+
+def test_a_missing_submission_file_is_bad_usage_in_one_line(cli: Cli) -> None:
+    missing = cli.work_dir / "no-such-file.json"
+
+    result = cli.run("submit", str(missing))
+
+    assert result.code == 2, str(result)
+    assert_one_clear_line(result.stderr, str(missing))
+
+
+@pytest.mark.parametrize("service", ["dispatcher", "worker", "reporter"])
+def test_a_service_on_an_unmigrated_database_exits_1_naming_migrate(cli: Cli, service: str) -> None:
+    result = cli.run("run", service, timeout=60)
+
+    assert result.code == 1, str(result)
+    assert_one_clear_line(result.stderr, "batchq migrate", "BATCHQ_DATABASE_URL")
+
+
+@pytest.mark.parametrize("args", [("status", "00000000-0000-0000-0000-000000000001"), ("events", "--json")])
+def test_a_read_on_an_unmigrated_database_exits_1_naming_migrate(cli: Cli, args: tuple[str, ...]) -> None:
+    result = cli.run(*args)
+
+    assert result.code == 1, str(result)
+    assert_one_clear_line(result.stderr, "batchq migrate")
+
+
+def test_events_into_a_pipe_the_reader_closes_early_end_quietly(migrated: Cli, processes: Processes) -> None:
+    processes.start("dispatcher")
+    doc = submission([job() for _ in range(1000)])  # some 300 kB of JSON lines: more than a pipe holds
+    migrated.submit(doc)
+    migrated.wait_for_events(lambda events: len(events) > 1000, batch_id=doc["batch_id"], what="the jobs")
+
+    for args in (("events", "--json"), ("events", "--json", "--follow")):
+        result = migrated.run_into_closed_pipe(*args, lines=1)
+
+        assert result.code == 0, str(result)
+        assert result.stdout.startswith("{") and result.stderr == "", str(result)
