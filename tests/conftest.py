@@ -33,8 +33,7 @@ T = TypeVar("T")
 TESTS = Path(__file__).parent
 MARKED_FOLDERS = {"integration": "integration", "e2e": "e2e"}
 SERVER_FIXTURES = frozenset(
-    {"postgres_server", "rabbitmq_server", "database_url", "amqp_url", "service_env"}
-    | {"smtp_server", "http_server"}
+    {"postgres_server", "rabbitmq_server", "database_url", "amqp_url", "service_env"} | {"smtp_server", "http_server"}
 )
 
 
@@ -51,19 +50,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     marked = item.get_closest_marker("integration") or item.get_closest_marker("e2e")
     if uses and not marked:
         pytest.fail(
-            f"{item.nodeid} uses {sorted(uses)}: only tests under tests/integration and"
-            " tests/e2e talk to servers",
+            f"{item.nodeid} uses {sorted(uses)}: only tests under tests/integration and tests/e2e talk to servers",
             pytrace=False,
         )
 
 
 def _discovered(discover: Callable[[contextlib.ExitStack], T], stack: contextlib.ExitStack) -> T:
-    """The server `discover` finds; else this fixture fails, once, with its one-line reason."""
+    """The server `discover` finds; else the whole run stops at once with its one-line reason
+    (every later test would fail the same way, so there is nothing more to learn)."""
     try:
         return discover(stack)
     except ServerUnavailableError as error:
         reason = str(error)
-    pytest.fail(reason, pytrace=False)
+    pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.fixture(scope="session")
