@@ -56,12 +56,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _discovered(discover: Callable[[contextlib.ExitStack], T], stack: contextlib.ExitStack) -> T:
-    """The server `discover` finds; else this fixture fails, once, with its one-line reason."""
+    """The server `discover` finds; else the whole run stops at once with its one-line reason
+    (every later test would fail the same way, so there is nothing more to learn)."""
     try:
         return discover(stack)
     except ServerUnavailableError as error:
         reason = str(error)
-    pytest.fail(reason, pytrace=False)
+    pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.fixture(scope="session")

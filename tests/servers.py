@@ -5,8 +5,10 @@ throw-away container when a Docker engine answers) and each test gets its own da
 vhost on them, so tests never see each other's events or queues. The SMTP and HTTP servers,
 cheap enough to start per test, are in `tests/threaded_servers.py`.
 
+RabbitMQ is administered (vhosts, queue counts, definitions, users) through its management API,
+else, for a local broker without the plugin, through `rabbitmqctl` (`tests/rabbitmq_admin.py`).
 Discovery raises `ServerUnavailableError` with one line that says what was tried and how to
-fix it; `tests/conftest.py` turns that into a failed fixture.
+fix it; `tests/conftest.py` then stops the run at once with that line.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-import httpx
 import psycopg
 from psycopg import sql
+
+from tests.rabbitmq_admin import ManagementApi, Rabbitmqctl, VhostAdmin
 
 DATABASE_URL_VARIABLE = "BATCHQ_TEST_DATABASE_URL"
 AMQP_URL_VARIABLE = "BATCHQ_TEST_AMQP_URL"
@@ -170,76 +172,6 @@ def _start_postgres_container(stack: contextlib.ExitStack) -> str:
 # --- RabbitMQ ---------------------------------------------------------------------------
 
 
-class ManagementApi:
-    """Creates and deletes vhosts through the management plugin's HTTP API."""
-
-    def __init__(self, api_url: str) -> None:
-        parts = urlsplit(api_url)
-        base = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
-        self.client = httpx.Client(base_url=base, auth=auth, timeout=10)
-        self.description = f"management API at {redact(api_url)}"
-
-    def problem(self) -> str | None:
-        try:
-            response = self.client.get("/api/whoami")
-        except httpx.HTTPError as error:
-            return f"{self.description}: {error}"
-        if response.status_code != 200:
-            return f"{self.description}: HTTP {response.status_code}"
-        if "administrator" not in str(response.json().get("tags", "")):
-            return f"{self.description}: its user is not an administrator"
-        return None
-
-    def add_vhost(self, vhost: str, user: str) -> None:
-        self.client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-        everything = {"configure": ".*", "write": ".*", "read": ".*"}
-        path = f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}"
-        self.client.put(path, json=everything).raise_for_status()
-
-    def delete_vhost(self, vhost: str) -> None:
-        response = self.client.delete(f"/api/vhosts/{quote(vhost, safe='')}")
-        if response.status_code != 404:
-            response.raise_for_status()
-
-    def vhost_exists(self, vhost: str) -> bool:
-        response = self.client.get(f"/api/vhosts/{quote(vhost, safe='')}")
-        return response.status_code == 200
-
-
-class Rabbitmqctl:
-    """The same through `rabbitmqctl`, for a local broker without the management plugin."""
-
-    def __init__(self, binary: str) -> None:
-        self._binary = binary
-        self.description = binary
-
-    def _run(self, *args: str) -> str:
-        done = subprocess.run([self._binary, "-q", *args], capture_output=True, text=True, timeout=60, check=True)
-        return done.stdout
-
-    def problem(self) -> str | None:
-        try:
-            self._run("list_vhosts")
-        except (subprocess.SubprocessError, OSError) as error:
-            return f"{self._binary} list_vhosts: {error}"
-        return None
-
-    def add_vhost(self, vhost: str, user: str) -> None:
-        self._run("add_vhost", vhost)
-        self._run("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-
-    def delete_vhost(self, vhost: str) -> None:
-        if self.vhost_exists(vhost):
-            self._run("delete_vhost", vhost)
-
-    def vhost_exists(self, vhost: str) -> bool:
-        return vhost in self._run("list_vhosts", "--no-table-headers", "name").split()
-
-
-VhostAdmin = ManagementApi | Rabbitmqctl
-
-
 @dataclass(frozen=True)
 class RabbitServer:
     """A RabbitMQ broker on which the tests may create and delete vhosts."""
@@ -266,21 +198,27 @@ class RabbitServer:
             self.admin.delete_vhost(vhost)
 
 
-def _vhost_admin(api_url: str, amqp_url: str) -> VhostAdmin:
+def vhost_admin(api_url: str, amqp_url: str) -> VhostAdmin:
+    """The management API where it answers, else the local `rabbitmqctl`; else one line saying what to enable."""
     api = ManagementApi(api_url)
     api_problem = api.problem()
     if api_problem is None:
         return api
     binary = shutil.which("rabbitmqctl")
     local = urlsplit(amqp_url).hostname in ("127.0.0.1", "localhost", "::1")
-    if binary and local:
+    if not binary:
+        ctl_problem = "no rabbitmqctl on PATH"
+    elif not local:
+        ctl_problem = "rabbitmqctl manages only a local broker"
+    else:
         ctl = Rabbitmqctl(binary)
-        if ctl.problem() is None:
+        ctl_problem = ctl.problem()
+        if ctl_problem is None:
             return ctl
     raise ServerUnavailableError(
-        f"RabbitMQ at {redact(amqp_url)} answers but the tests cannot create vhosts: {api_problem};"
-        f" set {RABBITMQ_API_VARIABLE} to its management API or enable it"
-        f" (rabbitmq-plugins enable rabbitmq_management)"
+        f"RabbitMQ at {redact(amqp_url)} answers but the tests cannot administer it: {api_problem};"
+        f" {ctl_problem}. Enable the management plugin (rabbitmq-plugins enable rabbitmq_management)"
+        f" or set {RABBITMQ_API_VARIABLE} to its management API"
     )
 
 
@@ -292,7 +230,7 @@ def discover_rabbitmq(stack: contextlib.ExitStack) -> RabbitServer:
     problem = tcp_problem(parts.hostname or "127.0.0.1", parts.port or 5672)
     if problem is None:
         origin = AMQP_URL_VARIABLE if configured else "local server"
-        return RabbitServer(amqp_url, _vhost_admin(api_url, amqp_url), origin)
+        return RabbitServer(amqp_url, vhost_admin(api_url, amqp_url), origin)
     if configured:
         raise ServerUnavailableError(f"{AMQP_URL_VARIABLE}={redact(configured)} does not answer: {problem}")
     docker = docker_problem()

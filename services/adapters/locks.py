@@ -19,8 +19,11 @@ from uuid import UUID
 
 import orjson
 import psycopg
+from psycopg import sql
+from psycopg.abc import Query
 
 from services.adapters.logging import get_logger
+from services.adapters.sql import WORKERS_TABLE
 
 log = get_logger("batchq.locks")
 
@@ -55,8 +58,9 @@ class Locks(Protocol):
 
 
 class PostgresLocks:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, schema: str = "public") -> None:
         self.url = url
+        self.workers = sql.Identifier(schema, WORKERS_TABLE)
         self.connection: psycopg.AsyncConnection | None = None
         self.mutex = asyncio.Lock()
 
@@ -65,10 +69,10 @@ class PostgresLocks:
             self.connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         return self.connection
 
-    async def _fetch(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    async def _fetch(self, query: Query, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         async with self.mutex:
             try:
-                return await self._execute(sql, params)
+                return await self._execute(query, params)
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 # The connection dropped, and with it every lock it held: the dispatcher
                 # will fence those attempts as orphaned. Carry on with a new connection.
@@ -76,11 +80,11 @@ class PostgresLocks:
                 if self.connection is not None:
                     await self.connection.close()
                 self.connection = None
-                return await self._execute(sql, params)
+                return await self._execute(query, params)
 
-    async def _execute(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    async def _execute(self, query: Query, params: tuple[object, ...]) -> list[tuple[object, ...]]:
         conn = await self._conn()
-        cursor = await conn.execute(sql, params)
+        cursor = await conn.execute(query, params)
         return await cursor.fetchall() if cursor.description else []
 
     async def lead(self, key: int = DISPATCHER_KEY) -> None:
@@ -153,20 +157,22 @@ class PostgresLocks:
 
     async def beat(self, worker_id: str, jobs: list[tuple[UUID, int]], now: datetime) -> None:
         await self._fetch(
-            "INSERT INTO batchq_workers (worker_id, beat_at, jobs) VALUES (%s, %s, %s) "
-            "ON CONFLICT (worker_id) DO UPDATE SET beat_at = EXCLUDED.beat_at, jobs = EXCLUDED.jobs",
+            sql.SQL(
+                "INSERT INTO {} (worker_id, beat_at, jobs) VALUES (%s, %s, %s) "
+                "ON CONFLICT (worker_id) DO UPDATE SET beat_at = EXCLUDED.beat_at, jobs = EXCLUDED.jobs"
+            ).format(self.workers),
             (worker_id, now, orjson.dumps([[str(j), a] for j, a in jobs]).decode()),
         )
 
     async def beats(self) -> list[WorkerBeat]:
-        rows = await self._fetch("SELECT worker_id, beat_at, jobs FROM batchq_workers")
+        rows = await self._fetch(sql.SQL("SELECT worker_id, beat_at, jobs FROM {}").format(self.workers))
         return [
             WorkerBeat(str(r[0]), r[1], [(UUID(j), int(a)) for j, a in r[2]])  # type: ignore[arg-type, attr-defined]
             for r in rows
         ]
 
     async def forget(self, worker_id: str) -> None:
-        await self._fetch("DELETE FROM batchq_workers WHERE worker_id = %s", (worker_id,))
+        await self._fetch(sql.SQL("DELETE FROM {} WHERE worker_id = %s").format(self.workers), (worker_id,))
 
     async def close(self) -> None:
         watch = getattr(self, "_leader_watch", None)

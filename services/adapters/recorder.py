@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
 
 APPEND_ATTEMPTS = 10
 RETRY_WAIT_SECONDS = 0.2
@@ -60,11 +61,11 @@ class BatchqPostgresRecorder(PostgresApplicationRecorder):
         """The positions of these events if every one is stored with the same topic and state, else None."""
         keys = [(e.originator_id, e.originator_version) for e in stored_events]
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(
-                f"SELECT originator_id, originator_version, topic, state, notification_id FROM {self.events_table_name}"
-                " WHERE (originator_id, originator_version) IN (SELECT * FROM unnest(%s::uuid[], %s::int[]))",
-                ([k[0] for k in keys], [k[1] for k in keys]),
-            )
+            query = sql.SQL(
+                "SELECT originator_id, originator_version, topic, state, notification_id FROM {}"
+                " WHERE (originator_id, originator_version) IN (SELECT * FROM unnest(%s::uuid[], %s::int[]))"
+            ).format(sql.Identifier(self.datastore.schema, self.events_table_name))
+            cursor.execute(query, ([k[0] for k in keys], [k[1] for k in keys]))
             found = {(row["originator_id"], row["originator_version"]): row for row in cursor.fetchall()}
         ids = []
         for event, key in zip(stored_events, keys, strict=True):
@@ -81,11 +82,11 @@ class BatchqPostgresRecorder(PostgresApplicationRecorder):
         aggregates can commit between this check and ours: a job claimed while the
         queue was running is never recorded after a pause.
         """
+        query = sql.SQL("SELECT max(originator_version) AS v FROM {} WHERE originator_id = %s").format(
+            sql.Identifier(self.datastore.schema, self.events_table_name)
+        )
         for aggregate_id, version in unchanged.items():
-            cursor.execute(
-                f"SELECT max(originator_version) AS v FROM {self.events_table_name} WHERE originator_id = %s",
-                (aggregate_id,),
-            )
+            cursor.execute(query, (aggregate_id,))
             current = cursor.fetchone()["v"] or 0
             if current != version:
                 raise IntegrityError(f"{aggregate_id} is at version {current}, not {version}")

@@ -192,9 +192,9 @@ async def _stop_when_lost(locks: PostgresLocks, stopping: asyncio.Event) -> None
 
 async def serve_relay(settings: Settings) -> None:
     """`python -m services.adapters.relay`: lead, then relay until SIGTERM."""
-    store = EventStore.postgres(settings.database_url)
+    store = EventStore.postgres(settings.database_url, schema=settings.database_schema)
     bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
-    locks = PostgresLocks(settings.database_url)
+    locks = PostgresLocks(settings.database_url, settings.database_schema)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -19,6 +19,7 @@ def _int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/batchq"
+    database_schema: str = "public"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "batchq@localhost"
@@ -43,6 +44,7 @@ class Settings:
         return {
             **os.environ,
             "BATCHQ_DATABASE_URL": self.database_url,
+            "BATCHQ_DATABASE_SCHEMA": self.database_schema,
             "BATCHQ_AMQP_URL": self.amqp_url,
             "BATCHQ_LOG_LEVEL": self.log_level,
             "BATCHQ_QUEUE_TYPE": self.queue_type,
@@ -53,6 +55,7 @@ class Settings:
         defaults = cls()
         return cls(
             database_url=os.environ.get("BATCHQ_DATABASE_URL", defaults.database_url),
+            database_schema=os.environ.get("BATCHQ_DATABASE_SCHEMA", defaults.database_schema),
             amqp_url=os.environ.get("BATCHQ_AMQP_URL", defaults.amqp_url),
             smtp_url=os.environ.get("BATCHQ_SMTP_URL", defaults.smtp_url),
             mail_from=os.environ.get("BATCHQ_MAIL_FROM", defaults.mail_from),

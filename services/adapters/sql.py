@@ -1,7 +1,9 @@
 """The few queries batchq needs beyond the `eventsourcing` recorder, per database.
 
 Loading many aggregates or a batch's whole history in one round trip, and the
-relay's progress. PostgreSQL and SQLite differ only in placeholders and ids.
+relay's progress. PostgreSQL and SQLite differ only in placeholders and ids, and
+in schemas: PostgreSQL's tables live in the schema the recorder was given
+(`BATCHQ_DATABASE_SCHEMA`), named by qualified identifiers, never by a bare name.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from psycopg import sql
 
 CHUNK = 1000
+RELAY_TABLE = "batchq_relay"
+WORKERS_TABLE = "batchq_workers"
 
 
 def _chunks(ids: Sequence[UUID]) -> Iterator[Sequence[UUID]]:
@@ -33,58 +38,78 @@ def _stored(row: Sequence[Any], originator_id: UUID) -> StoredEvent:
 
 
 class PostgresDialect:
+    """Every table by its schema-qualified identifier: the search path never decides where a query looks."""
+
     def __init__(self, recorder: Any, url: str) -> None:
         self.datastore = recorder.datastore
-        self.table = recorder.events_table_name
+        self.schema = schema = recorder.datastore.schema
+        self.table_names = (recorder.events_table_name, RELAY_TABLE, WORKERS_TABLE)
+        self.events = sql.Identifier(schema, recorder.events_table_name)
+        self.relay = sql.Identifier(schema, RELAY_TABLE)
+        self.workers = sql.Identifier(schema, WORKERS_TABLE)
         self.url = url
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _rows(self, query: sql.Composable, params: Sequence[Any] = ()) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(query, params)
             return [tuple(r.values()) for r in cursor.fetchall()]
 
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def _execute(self, query: sql.Composable, params: Sequence[Any] = ()) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(query, params)
 
     def create_tables(self) -> None:
-        self._execute("CREATE TABLE IF NOT EXISTS batchq_relay (name text PRIMARY KEY, position bigint NOT NULL)")
         self._execute(
-            "CREATE TABLE IF NOT EXISTS batchq_workers (worker_id text PRIMARY KEY, "
-            "beat_at timestamptz NOT NULL, jobs jsonb NOT NULL DEFAULT '[]')"
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, position bigint NOT NULL)").format(
+                self.relay
+            )
+        )
+        self._execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (worker_id text PRIMARY KEY, "
+                "beat_at timestamptz NOT NULL, jobs jsonb NOT NULL DEFAULT '[]')"
+            ).format(self.workers)
         )
 
+    def missing_tables(self) -> list[str]:
+        """Those of batchq's tables that are not in the schema (all of them before `batchq migrate`)."""
+        rows = self._rows(
+            sql.SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"), (self.schema,)
+        )
+        present = {r[0] for r in rows}
+        return [name for name in self.table_names if name not in present]
+
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        query = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(self.events)
         events: list[StoredEvent] = []
         for chunk in _chunks(ids):
-            rows = self._rows(
-                f"SELECT originator_id, originator_version, topic, state FROM {self.table} "
-                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version",
-                (list(chunk),),
-            )
-            events.extend(_stored(r, r[0]) for r in rows)
+            events.extend(_stored(r, r[0]) for r in self._rows(query, (list(chunk),)))
         return events
 
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
+        query = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id "
+            "FROM {} WHERE originator_id = ANY(%s)"
+        ).format(self.events)
         found: list[tuple[int, StoredEvent]] = []
         for chunk in _chunks(ids):
-            rows = self._rows(
-                f"SELECT originator_id, originator_version, topic, state, notification_id "
-                f"FROM {self.table} WHERE originator_id = ANY(%s)",
-                (list(chunk),),
-            )
-            found.extend((r[4], _stored(r, r[0])) for r in rows)
+            found.extend((r[4], _stored(r, r[0])) for r in self._rows(query, (list(chunk),)))
         return sorted(found, key=lambda pair: pair[0])
 
     def relay_position(self, name: str) -> int:
-        rows = self._rows("SELECT position FROM batchq_relay WHERE name = %s", (name,))
+        rows = self._rows(sql.SQL("SELECT position FROM {} WHERE name = %s").format(self.relay), (name,))
         return int(rows[0][0]) if rows else 0
 
     def set_relay_position(self, name: str, position: int) -> None:
         self._execute(
-            "INSERT INTO batchq_relay (name, position) VALUES (%s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position "
-            "WHERE batchq_relay.position < EXCLUDED.position",
+            sql.SQL(
+                "INSERT INTO {} AS r (name, position) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position "
+                "WHERE r.position < EXCLUDED.position"
+            ).format(self.relay),
             (name, position),
         )
 

@@ -9,6 +9,7 @@ already exists raises `ConflictError` and nothing of that append is stored.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoder
+from psycopg import sql
 
 import domain.batch
 import domain.item
@@ -69,6 +71,30 @@ class ServerUnavailableError(StoreError):
         super().__init__(f"cannot reach {address} ({variable}): {cause}")
 
 
+class SchemaNameError(StoreError):
+    """`BATCHQ_DATABASE_SCHEMA` is not a name the `eventsourcing` library can use unquoted."""
+
+    def __init__(self, schema: str) -> None:
+        super().__init__(
+            f"BATCHQ_DATABASE_SCHEMA={schema!r} is not a plain PostgreSQL name: use lower-case letters, digits and _"
+        )
+
+
+class NotMigratedError(StoreError):
+    """The database has none (or not all) of batchq's tables: `batchq migrate` has not run on it."""
+
+    def __init__(self, address: str, schema: str, missing: Sequence[str]) -> None:
+        super().__init__(
+            f"the database {address} (BATCHQ_DATABASE_URL) is not migrated: schema {schema} has no"
+            f" {', '.join(missing)}; run `batchq migrate` first"
+        )
+
+
+# The library looks up its own types by the unquoted name "schema.type", so only
+# names that need no quoting work; batchq itself quotes every identifier it builds.
+PLAIN_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
 @dataclass(frozen=True)
 class Recorded:
     """One stored event and its place in the store's total order."""
@@ -90,7 +116,7 @@ class BatchqApplication(Application):
         return transcoder
 
 
-def _postgres_env(url: str, create_table: bool) -> dict[str, str]:
+def _postgres_env(url: str, schema: str, create_table: bool) -> dict[str, str]:
     info = psycopg.conninfo.conninfo_to_dict(url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -99,6 +125,7 @@ def _postgres_env(url: str, create_table: bool) -> dict[str, str]:
         "POSTGRES_PORT": str(info.get("port", "5432")),
         "POSTGRES_USER": str(info.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_SCHEMA": schema,
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "10",
@@ -126,23 +153,42 @@ def check_database(url: str, variable: str = "BATCHQ_DATABASE_URL") -> None:
         raise ServerUnavailableError(variable, redact(url), one_line) from None
 
 
+def _create_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
 class EventStore:
     def __init__(self, app: BatchqApplication, dialect: Dialect) -> None:
         self.app = app
         self.dialect = dialect
 
     @classmethod
-    def postgres(cls, url: str, *, create_tables: bool = False) -> EventStore:
+    def postgres(cls, url: str, *, schema: str = "public", create_tables: bool = False) -> EventStore:
+        """The store in `schema`: created first when `create_tables` (`batchq migrate`), else it must exist.
+
+        Checking the tables here turns a service or read on an unmigrated database into
+        one `NotMigratedError` at start-up instead of an `UndefinedTable` mid-query.
+        """
+        if not PLAIN_SCHEMA_NAME.fullmatch(schema):
+            raise SchemaNameError(schema)
         check_database(url)
-        app = BatchqApplication(env=_postgres_env(url, create_tables))
-        return cls(app, PostgresDialect(app.recorder, url))
+        if create_tables:
+            _create_schema(url, schema)
+        app = BatchqApplication(env=_postgres_env(url, schema, create_tables))
+        dialect = PostgresDialect(app.recorder, url)
+        missing = [] if create_tables else dialect.missing_tables()
+        if missing:
+            app.close()
+            raise NotMigratedError(redact(url), schema, missing)
+        return cls(app, dialect)
 
     @classmethod
-    def from_url(cls, url: str) -> EventStore:
-        """PostgreSQL for a libpq URL; an embedded store for `sqlite:///path/to/store.sqlite`."""
+    def from_url(cls, url: str, schema: str = "public") -> EventStore:
+        """PostgreSQL for a libpq URL (its tables in `schema`); an embedded store for `sqlite:///path`."""
         if url.startswith("sqlite:///"):
             return cls.sqlite(Path(url.removeprefix("sqlite:///")))
-        return cls.postgres(url)
+        return cls.postgres(url, schema=schema)
 
     @classmethod
     def sqlite(cls, path: Path) -> EventStore:

@@ -1,13 +1,16 @@
 """The `batchq` command: submit, inspect, administer and run batchq.
 
-Exit status: 0 on success, 1 when the command was refused or a server is out of
-reach (one line on stderr says which and where), 2 on bad usage.
+Exit status: 0 on success (also when the reader of the output closes it early, as
+`| head` does), 1 when the command was refused, a server is out of reach or the
+database is not migrated (one line on stderr says which and where), 2 on bad usage
+(including a submission file that cannot be read).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -22,10 +25,16 @@ from services.adapters import logging as batchq_logging
 from services.adapters.amqp import AmqpBus, BrokerUnavailableError, redact
 from services.adapters.envelopes import dumps
 from services.adapters.settings import Settings
-from services.adapters.store import EventStore, NotFoundError, ServerUnavailableError
+from services.adapters.store import (
+    EventStore,
+    NotFoundError,
+    NotMigratedError,
+    SchemaNameError,
+    ServerUnavailableError,
+)
 from services.cli import admin, views
 
-EXIT_OK, EXIT_REFUSED = 0, 1
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 FINAL = {"COMPLETED", "FAILED", "DELETED"}
 
 
@@ -91,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     batchq_logging.configure(settings.log_level, quiet_libraries=args.command != "run")
     try:
         return _run(args, settings)
-    except (ServerUnavailableError, BrokerUnavailableError) as error:
+    except (ServerUnavailableError, BrokerUnavailableError, SchemaNameError, NotMigratedError) as error:
         print(f"batchq: {error}", file=sys.stderr)
         return EXIT_REFUSED
     except NotFoundError as error:
@@ -106,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`batchq events | head`): it read all it wanted.
+        # Point stdout at /dev/null so the interpreter's last flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -122,8 +136,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in COMMANDS:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
-        return asyncio.run(_submit(settings, args.file, args.wait))
-    store = EventStore.from_url(settings.database_url)
+        try:
+            body = args.file.read_bytes()
+        except OSError as error:
+            print(f"batchq: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_USAGE
+        return asyncio.run(_submit(settings, body, args.wait))
+    store = EventStore.from_url(settings.database_url, settings.database_schema)
     if args.command == "status":
         doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))
         print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
@@ -132,7 +151,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    EventStore.postgres(settings.database_url, create_tables=True).migrate()
+    EventStore.postgres(settings.database_url, schema=settings.database_schema, create_tables=True).migrate()
     bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     await bus.close()
@@ -164,13 +183,12 @@ def _show(reply: dict[str, Any]) -> None:
         print(f"refused: {reply['error']['code']}: {reply['error']['reason']}", file=sys.stderr)
 
 
-async def _submit(settings: Settings, file: Path, wait: bool) -> int:
-    body = file.read_bytes()
+async def _submit(settings: Settings, body: bytes, wait: bool) -> int:
     code, reply = await _ask(settings, lambda bus: admin.submit(bus, body))
     _show(reply)
     if code != EXIT_OK or not wait:
         return code
-    store = EventStore.from_url(settings.database_url)
+    store = EventStore.from_url(settings.database_url, settings.database_schema)
     return await asyncio.to_thread(follow, store, UUID(reply["result"]["batch_id"]))
 
 

@@ -20,7 +20,7 @@ def build(
     relay: RelayInProcess | RelayProcess | None = None,
 ) -> DispatcherService:
     """By default the relay runs in a process of its own; the embedded mode passes one in-process."""
-    store = store or EventStore.postgres(settings.database_url)
+    store = store or EventStore.postgres(settings.database_url, schema=settings.database_schema)
     bus = bus or AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
-    locks = locks or PostgresLocks(settings.database_url)
+    locks = locks or PostgresLocks(settings.database_url, settings.database_schema)
     return DispatcherService(settings, store, bus, locks, relay or RelayProcess(settings))

@@ -13,6 +13,6 @@ from services.reporter.service import ReporterService
 def build(
     settings: Settings, *, store: EventStore | None = None, bus: Bus | None = None, mailer: Mailer | None = None
 ) -> ReporterService:
-    store = store or EventStore.postgres(settings.database_url)
+    store = store or EventStore.postgres(settings.database_url, schema=settings.database_schema)
     bus = bus or AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     return ReporterService(settings, store, bus, mailer or SmtpMailer(settings.smtp_url))

@@ -19,7 +19,7 @@ def build(
     locks: Locks | None = None,
     handlers: dict[str, Handler] | None = None,
 ) -> WorkerService:
-    store = store or EventStore.postgres(settings.database_url)
+    store = store or EventStore.postgres(settings.database_url, schema=settings.database_schema)
     bus = bus or AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
-    locks = locks or PostgresLocks(settings.database_url)
+    locks = locks or PostgresLocks(settings.database_url, settings.database_schema)
     return WorkerService(settings, store, bus, locks, handlers)

@@ -56,6 +56,22 @@ class Cli:
         )
         return CliResult(tuple(args), done.returncode, done.stdout, done.stderr)
 
+    def run_into_closed_pipe(self, *args: str, lines: int = 1, timeout: float = 60.0) -> CliResult:
+        """Run with stdout a pipe whose reader, like `| head -n LINES`, closes it after `lines` lines."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", *args],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        read = [process.stdout.readline() for _ in range(lines)]
+        process.stdout.close()
+        stderr = process.stderr.read()
+        return CliResult(tuple(args), process.wait(timeout=timeout), "".join(read), stderr)
+
     def ok(self, *args: str, timeout: float = 120.0) -> CliResult:
         """Run; AssertionError unless it exits 0."""
         result = self.run(*args, timeout=timeout)

@@ -1,12 +1,16 @@
 """The `batchq` command's own contract: exit status 0 / 1 (refused, reason on stderr) / 2 (bad
 usage), admin refusals and overrides, and one clear line, never a traceback, when a server is out
-of reach or nobody answers.
+of reach, nobody answers, a file is missing, the database is not migrated or the reader of the
+output goes away.
 """
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.cli import Cli, job, job_doc, new_id, of_type, submission, types_of
 from tests.e2e.processes import Processes
+from tests.integration.harness import tables_by_schema
 from tests.threaded_servers import SmtpServer, free_port
 
 
@@ -94,3 +98,63 @@ def test_an_admin_command_nobody_answers_fails_in_one_line(migrated: Cli, cli: C
 
     assert result.code == 1, str(result)
     assert_one_clear_line(result.stderr)
+
+
+@pytest.mark.batchq_env(BATCHQ_DATABASE_SCHEMA="batchq_tenant")
+def test_migrate_creates_the_configured_schema_and_reads_look_in_it(cli: Cli, database_url: str) -> None:
+    migrated = cli.run("migrate")
+    unknown_batch = cli.run("status", new_id())
+    events = cli.run("events", "--json")
+
+    assert migrated.code == 0, str(migrated)
+    assert unknown_batch.code == 1 and "NOT_FOUND" in unknown_batch.stderr, str(unknown_batch)
+    assert events.code == 0 and events.stdout == "", str(events)
+    tables = tables_by_schema(database_url)
+    assert tables == {"batchq_tenant": {"batchq_events", "batchq_relay", "batchq_workers"}}, tables
+
+
+def test_a_schema_name_that_needs_quoting_is_refused_in_one_line(cli: Cli) -> None:
+    bad_schema = Cli({**cli.env, "BATCHQ_DATABASE_SCHEMA": "Batchq-Tenant"}, cli.work_dir)
+
+    result = bad_schema.run("migrate")
+
+    assert result.code == 1, str(result)
+    assert_one_clear_line(result.stderr, "BATCHQ_DATABASE_SCHEMA", "Batchq-Tenant")
+
+
+def test_a_missing_submission_file_is_bad_usage_in_one_line(cli: Cli) -> None:
+    missing = cli.work_dir / "no-such-file.json"
+
+    result = cli.run("submit", str(missing))
+
+    assert result.code == 2, str(result)
+    assert_one_clear_line(result.stderr, str(missing))
+
+
+@pytest.mark.parametrize("service", ["dispatcher", "worker", "reporter"])
+def test_a_service_on_an_unmigrated_database_exits_1_naming_migrate(cli: Cli, service: str) -> None:
+    result = cli.run("run", service, timeout=60)
+
+    assert result.code == 1, str(result)
+    assert_one_clear_line(result.stderr, "batchq migrate", "BATCHQ_DATABASE_URL")
+
+
+@pytest.mark.parametrize("args", [("status", "00000000-0000-0000-0000-000000000001"), ("events", "--json")])
+def test_a_read_on_an_unmigrated_database_exits_1_naming_migrate(cli: Cli, args: tuple[str, ...]) -> None:
+    result = cli.run(*args)
+
+    assert result.code == 1, str(result)
+    assert_one_clear_line(result.stderr, "batchq migrate")
+
+
+def test_events_into_a_pipe_the_reader_closes_early_end_quietly(migrated: Cli, processes: Processes) -> None:
+    processes.start("dispatcher")
+    doc = submission([job() for _ in range(1000)])  # some 300 kB of JSON lines: more than a pipe holds
+    migrated.submit(doc)
+    migrated.wait_for_events(lambda events: len(events) > 1000, batch_id=doc["batch_id"], what="the jobs")
+
+    for args in (("events", "--json"), ("events", "--json", "--follow")):
+        result = migrated.run_into_closed_pipe(*args, lines=1)
+
+        assert result.code == 0, str(result)
+        assert result.stdout.startswith("{") and result.stderr == "", str(result)

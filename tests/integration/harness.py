@@ -10,6 +10,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
+import psycopg
+
 from services.adapters.amqp import AmqpBus
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
@@ -37,15 +39,27 @@ async def running_system(database_url: str, amqp_url: str, smtp_url: str, **tuni
         retry_base_seconds=0.2,
         **tuning,  # type: ignore[arg-type]
     )
-    EventStore.postgres(database_url, create_tables=True).migrate()
+    EventStore.postgres(database_url, schema=settings.database_schema, create_tables=True).migrate()
     services = [build_dispatcher(settings), build_worker(settings), build_reporter(settings)]
     for service in services:
         await service.start()
     client = AmqpBus(amqp_url)
     await client.connect()
     try:
-        yield System(settings, EventStore.postgres(database_url), client)
+        yield System(settings, EventStore.postgres(database_url, schema=settings.database_schema), client)
     finally:
         await client.close()
         for service in reversed(services):
             await service.stop()
+
+
+def tables_by_schema(database_url: str) -> dict[str, set[str]]:
+    """The batchq tables of the database, by the schema they are in."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_name LIKE 'batchq%%'"
+        ).fetchall()
+    found: dict[str, set[str]] = {}
+    for schema, table in rows:
+        found.setdefault(schema, set()).add(table)
+    return found

@@ -13,13 +13,12 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aio_pika
 import aiormq
 import pytest
 
-from tests.servers import ManagementApi, RabbitServer, with_path
+from tests.servers import RabbitServer, with_path
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "definitions.json"
 
@@ -94,21 +93,19 @@ def test_services_can_declare_their_topology_over_the_loaded_definitions(amqp_ur
 @pytest.fixture
 def deployed_users(rabbitmq_server: RabbitServer) -> Iterator[tuple[str, str]]:
     """The file's users and vhost, renamed with a unique suffix; yields (amqp base URL, suffix)."""
-    if not isinstance(rabbitmq_server.admin, ManagementApi):
-        pytest.skip("importing definitions needs the RabbitMQ management API")
-    api, suffix = rabbitmq_server.admin, f"-test-{secrets.token_hex(4)}"
+    admin, suffix = rabbitmq_server.admin, f"-test-{secrets.token_hex(4)}"
     defs = json.loads(DEFINITIONS.read_text().replace('"batchq-', f'"t{suffix}-batchq-'))
     vhost = f"batchq-deploy{suffix}"
     for kind in ("vhosts", "permissions", "topic_permissions", "queues", "exchanges", "bindings"):
         for entry in defs[kind]:
             entry["vhost" if kind != "vhosts" else "name"] = vhost
     try:
-        api.client.post("/api/definitions", json=defs).raise_for_status()
+        admin.import_definitions(defs)  # the management API, else rabbitmqctl
         yield rabbitmq_server.amqp_url, vhost
     finally:
-        api.delete_vhost(vhost)
+        admin.delete_vhost(vhost)
         for user in defs["users"]:
-            api.client.delete(f"/api/users/{quote(user['name'], safe='')}")
+            admin.delete_user(user["name"])
 
 
 def login(base_url: str, vhost: str, user: str) -> str:

@@ -151,3 +151,15 @@ def test_a_configured_url_that_does_not_answer_is_an_error_not_a_fallback(
     with pytest.raises(servers.ServerUnavailableError) as failure, contextlib.ExitStack() as stack:
         servers.discover_postgres(stack)
     assert str(failure.value).startswith("BATCHQ_TEST_DATABASE_URL=postgresql://postgres:***@")
+
+
+def test_without_management_api_or_rabbitmqctl_discovery_names_what_to_enable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(servers.shutil, "which", lambda name: None)
+    no_api = f"http://guest:guest@127.0.0.1:{free_port()}"
+    with pytest.raises(servers.ServerUnavailableError) as failure:
+        servers.vhost_admin(no_api, servers.LOCAL_AMQP_URL)
+    assert "rabbitmq-plugins enable rabbitmq_management" in str(failure.value)
+    assert "rabbitmqctl" in str(failure.value)
+    assert "\n" not in str(failure.value)
