@@ -29,6 +29,7 @@ from contracts.manifest import (
     Tags,
     check_limits,
     check_manifest_size,
+    check_message_size,
     content_fingerprint,
 )
 from contracts.parsing import decode
@@ -56,6 +57,7 @@ __all__ = [
     "UpdateReporting",
     "check_limits",
     "check_manifest_size",
+    "check_message_size",
     "content_fingerprint",
     "decode",
 ]

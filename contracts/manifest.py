@@ -138,21 +138,34 @@ class Limits:
     """How big a submission may be. Services build one from their settings."""
 
     max_jobs: int = 200_000
-    max_manifest_bytes: int = 64 * _MIB
+    max_manifest_bytes: int = 64 * _MIB  # a document fetched from `manifest_url`
+    # A message body (inline submission, command). RabbitMQ refuses bigger ones itself
+    # when its `max_message_size` agrees (deploy/rabbitmq/rabbitmq.conf); large batches
+    # come by `manifest_url`, which is streamed with its own cap.
+    max_message_bytes: int = 16 * _MIB
     max_params_bytes: int = 64 * 1024
     max_depends_on: int = 1000
 
 
-def check_manifest_size(size: int, limits: Limits) -> None:
-    """Refuse a submission body or manifest document of `size` bytes if it is too big.
+def check_message_size(size: int, limits: Limits) -> None:
+    """Refuse a message body of `size` bytes before it costs a parse: INVALID_MESSAGE."""
+    if size > limits.max_message_bytes:
+        raise ContractError(
+            ErrorCode.INVALID_MESSAGE,
+            f"message is {size} bytes; the limit is BATCHQ_MAX_MESSAGE_BYTES={limits.max_message_bytes}"
+            " (send large batches by manifest_url)",
+        )
 
-    Call it before decoding (and while downloading a manifest) so an oversized
-    body is refused before it costs a parse.
+
+def check_manifest_size(size: int, limits: Limits) -> None:
+    """Refuse a manifest document that grew past the limit while downloading: MANIFEST_UNAVAILABLE.
+
+    Checked on every chunk, decompressed, so a gzip bomb stops at the limit.
     """
     if size > limits.max_manifest_bytes:
         raise ContractError(
-            ErrorCode.INVALID_MESSAGE,
-            f"manifest is {size} bytes; the limit is max_manifest_bytes={limits.max_manifest_bytes}",
+            ErrorCode.MANIFEST_UNAVAILABLE,
+            f"manifest is over {limits.max_manifest_bytes} bytes (BATCHQ_MAX_MANIFEST_BYTES)",
         )
 
 

@@ -91,6 +91,7 @@ class Route:
     body: bytes
     delay: float
     content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class HttpServer:
@@ -115,15 +116,16 @@ class HttpServer:
         status: int = 200,
         delay: float = 0.0,
         content_type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str:
-        """Serve `body` at `path` (a dict or list as JSON) after `delay` seconds; its URL."""
+        """Serve `body` at `path` (a dict or list as JSON) after `delay` seconds, with `headers`; its URL."""
         if isinstance(body, dict | list):
             body, content_type = json.dumps(body).encode(), content_type or "application/json"
         elif isinstance(body, str):
             body = body.encode()
         guessed = "application/json" if path.endswith(".json") else "application/octet-stream"
         with self._lock:
-            self._routes[path] = Route(status, body, delay, content_type or guessed)
+            self._routes[path] = Route(status, body, delay, content_type or guessed, tuple((headers or {}).items()))
         return self.url(path)
 
     @property
@@ -160,6 +162,8 @@ def _handler_for(server: HttpServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(route.status)
             self.send_header("Content-Type", route.content_type)
             self.send_header("Content-Length", str(len(route.body)))
+            for name, value in route.headers:
+                self.send_header(name, value)
             self.end_headers()
             if with_body:
                 self.wfile.write(route.body)

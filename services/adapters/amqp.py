@@ -219,6 +219,9 @@ class AmqpBus:
             log.warning("message_requeued", queue=delivery.queue, reason=verdict.reason)
             await asyncio.sleep(0.5)  # no hot loop on a failing dependency
             await incoming.nack(requeue=True)
+        elif verdict.in_place:
+            log.warning("message_rejected", queue=delivery.queue, reason=verdict.reason, dead_lettered_by="broker")
+            await incoming.reject(requeue=False)  # to <queue>.rejected, by the queue's dead-letter arguments
         else:
             log.warning("message_rejected", queue=delivery.queue, reason=verdict.reason)
             headers = {**delivery.headers, names.ERROR_HEADER: verdict.reason}

@@ -35,14 +35,17 @@ class Outcome(Enum):
 class Verdict:
     outcome: Outcome
     reason: str = ""
+    # REJECT only: let the broker dead-letter it (the queue's x-dead-letter-exchange) rather
+    # than republish it with `x-batchq-error`: for a body too big to copy again in memory.
+    in_place: bool = False
 
     @classmethod
     def ack(cls) -> Verdict:
         return cls(Outcome.ACK)
 
     @classmethod
-    def reject(cls, reason: str) -> Verdict:
-        return cls(Outcome.REJECT, reason)
+    def reject(cls, reason: str, *, in_place: bool = False) -> Verdict:
+        return cls(Outcome.REJECT, reason, in_place)
 
     @classmethod
     def requeue(cls, reason: str) -> Verdict:

@@ -29,8 +29,11 @@ async def accept(bus: Bus, delivery: Delivery, result: dict[str, Any]) -> Verdic
     return Verdict.ack()
 
 
-async def refuse(bus: Bus, delivery: Delivery, code: str, reason: str, **context: Any) -> Verdict:
+async def refuse(
+    bus: Bus, delivery: Delivery, code: str, reason: str, *, in_place: bool = False, **context: Any
+) -> Verdict:
+    """`in_place`: the broker dead-letters it (its `x-death` header, not `x-batchq-error`, tells why)."""
     REFUSALS[code] += 1
     log.warning("message_refused", queue=delivery.queue, code=code, reason=reason, **context)
     await answer(bus, delivery, Reply.failure(ErrorCode(code), reason))
-    return Verdict.reject(f"{code}: {reason}")
+    return Verdict.reject(f"{code}: {reason}", in_place=in_place)

@@ -35,6 +35,8 @@ class Settings:
     retry_cap_seconds: float = 300.0
     http_timeout_seconds: float = 30.0
     max_manifest_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = 16 * 1024 * 1024
+    manifest_allowed_networks: str = "public"  # CIDRs and `public`: see services/dispatcher/address_policy.py
     max_jobs: int = 200_000
     log_level: str = "info"
     dev_dir: Path = Path("batchq-dev")
@@ -71,6 +73,10 @@ class Settings:
             retry_cap_seconds=_float("BATCHQ_RETRY_CAP_SECONDS", defaults.retry_cap_seconds),
             http_timeout_seconds=_float("BATCHQ_HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds),
             max_manifest_bytes=_int("BATCHQ_MAX_MANIFEST_BYTES", defaults.max_manifest_bytes),
+            max_message_bytes=_int("BATCHQ_MAX_MESSAGE_BYTES", defaults.max_message_bytes),
+            manifest_allowed_networks=os.environ.get(
+                "BATCHQ_MANIFEST_ALLOWED_NETWORKS", defaults.manifest_allowed_networks
+            ),
             max_jobs=_int("BATCHQ_MAX_JOBS", defaults.max_jobs),
             log_level=os.environ.get("BATCHQ_LOG_LEVEL", defaults.log_level),
             dev_dir=Path(os.environ.get("BATCHQ_DEV_DIR", str(defaults.dev_dir))),

@@ -33,6 +33,7 @@ from services.adapters.store import (
     ServerUnavailableError,
 )
 from services.cli import admin, views
+from services.dispatcher.address_policy import AllowedNetworksError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 FINAL = {"COMPLETED", "FAILED", "DELETED"}
@@ -100,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     batchq_logging.configure(settings.log_level, quiet_libraries=args.command != "run")
     try:
         return _run(args, settings)
-    except (ServerUnavailableError, BrokerUnavailableError, SchemaNameError, NotMigratedError) as error:
+    except (
+        ServerUnavailableError,
+        BrokerUnavailableError,
+        SchemaNameError,
+        NotMigratedError,
+        AllowedNetworksError,
+    ) as error:
         print(f"batchq: {error}", file=sys.stderr)
         return EXIT_REFUSED
     except NotFoundError as error:

@@ -1,34 +1,88 @@
-"""Fetching a manifest document from `manifest_url`, within size and time limits."""
+"""Fetching a manifest document from `manifest_url`: allowed addresses only, within size and time limits.
+
+Redirects are followed here, not by httpx, so that every hop is checked; each
+host is resolved once, every address it resolves to must be allowed
+(`address_policy`), and the request goes to the address that was checked (the
+Host header and TLS name stay the URL's), so DNS rebinding cannot reach inside.
+A refusal says which rule refused, never what answered inside.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urljoin
 
 import httpx
 
 from contracts.errors import ContractError, ErrorCode
 from contracts.manifest import JobSpec, Limits, ManifestDocument, check_manifest_size
 from contracts.parsing import decode
+from services.dispatcher.address_policy import AllowedNetworks, IPAddress
+
+MAX_REDIRECTS = 5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-async def fetch_manifest(url: str, limits: Limits, timeout: float) -> list[JobSpec]:
-    """The jobs of the manifest at `url`; MANIFEST_UNAVAILABLE when it cannot be had."""
-    body = bytearray()
+def _unavailable(reason: str) -> ContractError:
+    return ContractError(ErrorCode.MANIFEST_UNAVAILABLE, reason)
+
+
+async def fetch_manifest(url: str, limits: Limits, timeout: float, allowed: AllowedNetworks) -> list[JobSpec]:
+    """The jobs of the manifest at `url`; MANIFEST_UNAVAILABLE when it cannot (or may not) be had."""
     try:
-        async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise ContractError(
-                    ErrorCode.MANIFEST_UNAVAILABLE, f"manifest_url {url} answered HTTP {response.status_code}"
-                )
-            async for chunk in response.aiter_bytes():
-                body.extend(chunk)
-                check_manifest_size(len(body), limits)
-    except httpx.HTTPError as error:
-        raise ContractError(
-            ErrorCode.MANIFEST_UNAVAILABLE, f"manifest_url {url}: {type(error).__name__} {error}".strip()
-        ) from None
+        async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            body = await _download(client, url, limits, allowed)
+    except (httpx.HTTPError, TimeoutError) as error:
+        raise _unavailable(f"manifest_url {url}: {type(error).__name__} {error}".strip()) from None
     try:
-        return decode(ManifestDocument, bytes(body)).jobs
+        return decode(ManifestDocument, body).jobs
     except ContractError as error:
         raise ContractError(error.code, f"manifest at {url}: {error.reason}") from None
+
+
+async def _download(client: httpx.AsyncClient, url: str, limits: Limits, allowed: AllowedNetworks) -> bytes:
+    for _ in range(MAX_REDIRECTS + 1):
+        request = await _pinned_request(client, url, allowed)
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code in REDIRECTS and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            if response.status_code != 200:
+                raise _unavailable(f"manifest_url {url} answered HTTP {response.status_code}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():  # decompressed: a gzip bomb stops at the limit
+                body.extend(chunk)
+                check_manifest_size(len(body), limits)
+            return bytes(body)
+        finally:
+            await response.aclose()
+    raise _unavailable(f"manifest_url {url}: more than {MAX_REDIRECTS} redirects")
+
+
+async def _pinned_request(client: httpx.AsyncClient, url: str, allowed: AllowedNetworks) -> httpx.Request:
+    """A GET for `url` sent to an address of its host that the policy allows, checked first."""
+    target = httpx.URL(url)
+    if target.scheme not in ("http", "https") or not target.host:
+        raise _unavailable(f"manifest_url {url}: only http and https URLs with a host can be fetched")
+    address = await _allowed_address(target, allowed)
+    host = f"[{address}]" if address.version == 6 else str(address)
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    headers = {"Host": target.netloc.decode("ascii")}
+    return client.build_request("GET", target.copy_with(host=host), headers=headers, extensions=extensions)
+
+
+async def _allowed_address(target: httpx.URL, allowed: AllowedNetworks) -> IPAddress:
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(target.host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise _unavailable(f"manifest_url host {target.host} does not resolve") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found]
+    if not addresses or not all(allowed.allows(a) for a in addresses):
+        raise _unavailable(
+            f"manifest_url host {target.host} resolves to an address outside BATCHQ_MANIFEST_ALLOWED_NETWORKS"
+        )
+    return addresses[0]

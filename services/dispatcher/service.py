@@ -22,7 +22,7 @@ from contracts import names
 from contracts.commands import CancelJob, Command, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
 from contracts.errors import ContractError, ErrorCode
 from contracts.jobs import chunks, encode_job_message
-from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_manifest_size, content_fingerprint
+from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_message_size, content_fingerprint
 from contracts.parsing import decode
 from domain.errors import DomainError
 from domain.retry import BackoffPolicy
@@ -35,6 +35,7 @@ from services.adapters.relay import RelayInProcess, RelayProcess
 from services.adapters.replies import accept, refuse
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore, NotFoundError, UnencodableEventError
+from services.dispatcher.address_policy import AllowedNetworks
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.manifests import fetch_manifest
 from services.dispatcher.recovery import WorkerScan
@@ -91,7 +92,12 @@ class DispatcherService:
         self.store = store
         self.bus = bus
         self.locks = locks
-        self.limits = Limits(max_jobs=settings.max_jobs, max_manifest_bytes=settings.max_manifest_bytes)
+        self.fetchable = AllowedNetworks.parse(settings.manifest_allowed_networks)
+        self.limits = Limits(
+            max_jobs=settings.max_jobs,
+            max_manifest_bytes=settings.max_manifest_bytes,
+            max_message_bytes=settings.max_message_bytes,
+        )
         backoff = BackoffPolicy(settings.retry_base_seconds, settings.retry_cap_seconds)
         self.app = Dispatcher(store, DispatchView(), utcnow, random.random, backoff)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="dispatcher")
@@ -193,29 +199,30 @@ class DispatcherService:
     async def on_manifest(self, delivery: Delivery) -> Verdict:
         try:
             check_routing_key(delivery, names.SUBMIT_ROUTING_KEY)
-            check_manifest_size(len(delivery.body), self.limits)
+            check_message_size(len(delivery.body), self.limits)
             submission = decode(Submission, delivery.body)
             jobs = submission.jobs
             if jobs is None:
                 jobs = await fetch_manifest(
-                    str(submission.manifest_url), self.limits, self.settings.http_timeout_seconds
+                    str(submission.manifest_url), self.limits, self.settings.http_timeout_seconds, self.fetchable
                 )
             check_limits(jobs, self.limits)
             draft = to_draft(submission, jobs, content_fingerprint(submission))
             effects = await self._call(self.app.submit, draft)
         except (ContractError, DomainError, UnencodableEventError) as error:
-            return await refuse(self.bus, delivery, error.code, error.reason)
+            return await refuse(self.bus, delivery, error.code, error.reason, in_place=self._oversized(delivery))
         await self._carry_out(effects)
         return await accept(self.bus, delivery, effects.result)
 
     async def on_command(self, delivery: Delivery) -> Verdict:
         try:
+            check_message_size(len(delivery.body), self.limits)
             command: Any = decode(Command, delivery.body)
             check_routing_key(delivery, command.command)
             requested_by = delivery.user_id or command.user_id or "admin"
             effects = await self._call(self.commands[type(command)], command, requested_by)
         except (ContractError, DomainError, NotFoundError) as error:
-            return await refuse(self.bus, delivery, error.code, error.reason)  # type: ignore[union-attr]
+            return await refuse(self.bus, delivery, error.code, error.reason, in_place=self._oversized(delivery))  # type: ignore[union-attr]
         log.info(
             "command_done",
             command=command.command,
@@ -225,6 +232,10 @@ class DispatcherService:
         )
         await self._carry_out(effects)
         return await accept(self.bus, delivery, effects.result)
+
+    def _oversized(self, delivery: Delivery) -> bool:
+        """Too big to copy again for a dead letter of our own: the broker dead-letters it."""
+        return len(delivery.body) > self.limits.max_message_bytes
 
     async def on_event(self, delivery: Delivery) -> Verdict:
         try:

@@ -26,6 +26,8 @@ FAST_TIMINGS = {
     "BATCHQ_HEARTBEAT_SECONDS": "0.5",
     "BATCHQ_RETRY_BASE_SECONDS": "0.2",
     "BATCHQ_PROGRESS_INTERVAL_SECONDS": "0.5",
+    # The tests serve manifests from 127.0.0.1, which batchq refuses by default (no SSRF).
+    "BATCHQ_MANIFEST_ALLOWED_NETWORKS": "127.0.0.0/8",
 }
 
 

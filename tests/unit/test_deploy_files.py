@@ -267,3 +267,14 @@ def test_image_runs_batchq_with_the_worker_by_default() -> None:
     assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.MULTILINE)
     assert '\nENTRYPOINT ["batchq"]\n' in dockerfile
     assert '\nCMD ["run", "worker"]\n' in dockerfile
+
+
+def test_the_brokers_message_size_limit_is_batchqs() -> None:
+    """RabbitMQ refuses a publish past `max_message_size`; batchq refuses the same size past its own limit."""
+    from contracts.manifest import Limits
+    from services.adapters.settings import Settings
+
+    conf = (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text()
+    [line] = [line for line in conf.splitlines() if line.startswith("max_message_size")]
+    broker_limit = int(line.split("=", 1)[1])
+    assert broker_limit == Settings().max_message_bytes == Limits().max_message_bytes == 16 * 1024 * 1024

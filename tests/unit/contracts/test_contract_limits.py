@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from contracts.errors import ContractError, ErrorCode
-from contracts.manifest import JobSpec, Limits, check_limits, check_manifest_size
+from contracts.manifest import JobSpec, Limits, check_limits, check_manifest_size, check_message_size
 
 
 def jobs(count: int, **fields: object) -> list[JobSpec]:
@@ -25,6 +25,7 @@ def test_default_limits_are_the_documented_ones() -> None:
     assert Limits() == Limits(
         max_jobs=200_000,
         max_manifest_bytes=64 * 1024 * 1024,
+        max_message_bytes=16 * 1024 * 1024,
         max_params_bytes=64 * 1024,
         max_depends_on=1000,
     )
@@ -53,12 +54,20 @@ def test_oversized_params_are_refused_naming_the_job() -> None:
     assert "max_params_bytes=64" in reason
 
 
-def test_an_oversized_manifest_is_refused_before_it_is_parsed() -> None:
+def test_a_fetched_manifest_over_the_limit_is_unavailable() -> None:
     check_manifest_size(1024, Limits(max_manifest_bytes=1024))
     with pytest.raises(ContractError) as caught:
         check_manifest_size(1025, Limits(max_manifest_bytes=1024))
+    assert caught.value.code is ErrorCode.MANIFEST_UNAVAILABLE
+    assert "1024 bytes (BATCHQ_MAX_MANIFEST_BYTES)" in caught.value.reason
+
+
+def test_an_oversized_message_is_invalid_before_it_is_parsed() -> None:
+    check_message_size(1024, Limits(max_message_bytes=1024))
+    with pytest.raises(ContractError) as caught:
+        check_message_size(1025, Limits(max_message_bytes=1024))
     assert caught.value.code is ErrorCode.INVALID_MESSAGE
-    assert "max_manifest_bytes=1024" in caught.value.reason
+    assert "BATCHQ_MAX_MESSAGE_BYTES=1024" in caught.value.reason
 
 
 def test_limits_are_frozen() -> None:
