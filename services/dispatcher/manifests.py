@@ -1,5 +1,6 @@
 """Fetching a manifest document from `manifest_url`: allowed addresses only, within size and time limits.
 
+Proxies from the environment are ignored (a proxy would connect where it likes).
 Redirects are followed here, not by httpx, so that every hop is checked; each
 host is resolved once, every address it resolves to must be allowed
 (`address_policy`), and the request goes to the address that was checked (the
@@ -17,11 +18,13 @@ from urllib.parse import urljoin
 import httpx
 
 from contracts.errors import ContractError, ErrorCode
-from contracts.manifest import JobSpec, Limits, ManifestDocument, check_manifest_size
+from contracts.manifest import JobSpec, Limits, ManifestDocument
 from contracts.parsing import decode
 from services.dispatcher.address_policy import AllowedNetworks, IPAddress
+from services.dispatcher.bounded_body import read_bounded
 
 MAX_REDIRECTS = 5
+ACCEPT_ENCODING = "gzip, deflate, identity"  # only what bounded_body can inflate within the limit
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -32,7 +35,10 @@ def _unavailable(reason: str) -> ContractError:
 async def fetch_manifest(url: str, limits: Limits, timeout: float, allowed: AllowedNetworks) -> list[JobSpec]:
     """The jobs of the manifest at `url`; MANIFEST_UNAVAILABLE when it cannot (or may not) be had."""
     try:
-        async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with (
+            asyncio.timeout(timeout),
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+        ):
             body = await _download(client, url, limits, allowed)
     except (httpx.HTTPError, TimeoutError) as error:
         raise _unavailable(f"manifest_url {url}: {type(error).__name__} {error}".strip()) from None
@@ -52,11 +58,7 @@ async def _download(client: httpx.AsyncClient, url: str, limits: Limits, allowed
                 continue
             if response.status_code != 200:
                 raise _unavailable(f"manifest_url {url} answered HTTP {response.status_code}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():  # decompressed: a gzip bomb stops at the limit
-                body.extend(chunk)
-                check_manifest_size(len(body), limits)
-            return bytes(body)
+            return await read_bounded(response, limits)  # a gzip bomb never inflates past the limit
         finally:
             await response.aclose()
     raise _unavailable(f"manifest_url {url}: more than {MAX_REDIRECTS} redirects")
@@ -70,7 +72,7 @@ async def _pinned_request(client: httpx.AsyncClient, url: str, allowed: AllowedN
     address = await _allowed_address(target, allowed)
     host = f"[{address}]" if address.version == 6 else str(address)
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    headers = {"Host": target.netloc.decode("ascii")}
+    headers = {"Host": target.netloc.decode("ascii"), "Accept-Encoding": ACCEPT_ENCODING}
     return client.build_request("GET", target.copy_with(host=host), headers=headers, extensions=extensions)
 
 

@@ -323,3 +323,15 @@ def terminate_job_lock_holders(database_url: str) -> int:
             (list(leader_keys),),
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_a_standby_dispatcher_stops_on_sigterm(migrated: Cli, processes: Processes) -> None:
+    """Before: a standby waiting for the lock inside its start-up never got to its SIGTERM handling."""
+    processes.start("dispatcher-1")
+    processes.start("dispatcher-2", wait=False)
+    time.sleep(3)  # connected, waiting for the leadership lock
+    assert processes.count_log("dispatcher-2", "dispatcher_started") == 0
+    running = processes.running["dispatcher-2"]
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=15) == 0
+    assert processes.alive("dispatcher-1")

@@ -29,7 +29,9 @@ def refusal(amqp_url: str, doc: dict[str, object], timeout: float = 20.0) -> dic
 
 
 @pytest.mark.batchq_env(BATCHQ_MANIFEST_ALLOWED_NETWORKS="public")
-def test_by_default_internal_addresses_are_not_fetched(system: Processes, amqp_url: str, http_server: HttpServer) -> None:
+def test_by_default_internal_addresses_are_not_fetched(
+    system: Processes, amqp_url: str, http_server: HttpServer
+) -> None:
     secret = http_server.add("/secret.json", {"jobs": [job()]})
     for url in (secret, secret.replace("127.0.0.1", "localhost"), "http://169.254.169.254/latest/meta-data/"):
         error = refusal(amqp_url, submission(manifest_url=url))
