@@ -43,8 +43,12 @@ def occurred_at(moment: datetime) -> str:
 
 
 def aggregate_type(event: DomainEvent) -> str:
-    """`job`, `batch`, `queue` or `item`: the domain module the event belongs to."""
-    return type(event).__module__.rsplit(".", 1)[-1]
+    """`job`, `batch`, `queue` or `item`: the domain package the event belongs to (`domain.<aggregate>…`)."""
+    return aggregate_type_of_class(type(event))
+
+
+def aggregate_type_of_class(event_class: type) -> str:
+    return event_class.__module__.split(".")[1]
 
 
 def event_id(event: DomainEvent) -> UUID:
@@ -105,7 +109,7 @@ def envelope_of_stored(notification: Notification) -> dict[str, Any]:
 
 @cache
 def aggregate_type_of_topic(topic: str) -> str:
-    return str(resolve_topic(topic).__module__).rsplit(".", 1)[-1]
+    return aggregate_type_of_class(resolve_topic(topic))
 
 
 def _plain(value: Any) -> Any:

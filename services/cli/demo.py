@@ -228,7 +228,7 @@ class Watcher:
             case.jobs[job_uuid] = status
             case.seen.append((index, status, case.status))
             error = aggregate.error if status == "FAILED" else None
-            note = f"{error['code']}: {error['reason']}" if error else ""
+            note = f"{error.code}: {error.reason}" if error else ""
             self.display.change(case, f"job {index + 1}", status, note)
 
     async def until(self, predicate: Callable[[], bool], what: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.batch import Batch
+from domain.job import JobError
 from services.adapters.envelopes import envelope, envelope_of_stored, occurred_at
 from services.adapters.store import EventStore, NotFoundError, Recorded
 
@@ -57,8 +58,8 @@ def status_document(batch: Batch, jobs: dict[UUID, Any]) -> dict[str, Any]:
     }
 
 
-def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
-    return dict(error) if error else None
+def _public_error(error: JobError | None) -> dict[str, Any] | None:
+    return error.as_dict() if error else None
 
 
 def status_table(doc: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ def render(batch: Batch, jobs: dict[str, Job], plan: ReportPlan, mail_from: str,
 def _line(job: Job) -> str:
     line = f"  {job.id}  {job.status.value}"
     if job.error and job.status.value in ("FAILED", "ABANDONED"):
-        line += f"  {job.error.get('code')}: {job.error.get('reason')}"
+        line += f"  {job.error.code}: {job.error.reason}"
     if job.skipped_because:
         line += f"  ({job.skipped_because.get('reason')})"
     return line

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from domain.dependencies import is_ready
 from domain.errors import DomainError
-from domain.job import Job
+from domain.job import Job, JobError
 from domain.queue import QUEUE_ID
 from domain.states import JobStatus
 from services.adapters.store import ConflictError, EventStore
@@ -95,7 +95,7 @@ class WorkerApplication:
                 if isinstance(outcome, Completed):
                     job.complete(job.attempts, outcome.result, now)
                 elif isinstance(outcome, Failed):
-                    job.fail(job.attempts, outcome.error, now)
+                    job.fail(job.attempts, JobError.from_dict(outcome.error), now)
                 else:
                     job.report_progress(job.attempts, outcome.fraction, now, outcome.message)
             except DomainError:

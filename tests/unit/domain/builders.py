@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.job import Job, submit_job
+from domain.job import Job, JobError, submit_job
 from domain.states import JobStatus
 from domain.submission import BatchDraft, JobDraft
 
@@ -22,7 +22,7 @@ BATCH_ID = UUID("6f1e0c1a-4a55-4d0f-9c2e-2f7f3b1c9a10")
 TENANT = "acme"
 USER_ID = "depositor-7"
 TRACE_ID = "trace-1"
-HANDLER_ERROR = {"code": "HANDLER_ERROR", "reason": "boom", "traceback": "", "stage": "execution"}
+HANDLER_ERROR = JobError("HANDLER_ERROR", "boom")
 
 
 def at(minute: int, second: int = 0) -> datetime:

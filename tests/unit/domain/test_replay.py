@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.batch import Batch
 from domain.item import item_id
-from domain.job import Job
+from domain.job import Job, JobError
 from domain.queue import create_queue
 from domain.states import BatchStatus
 from domain.submission import ItemOwner, JobDraft, create_batch
@@ -69,11 +69,7 @@ def busy_history() -> list[Aggregate]:
     j2.abandon(at(14))
     j3.cancel("dependency abandoned", at(14), cause_job_uuid=j2.id)
     j5.start("worker-1", at(15))
-    j5.fail(
-        1,
-        {"code": "E42", "reason": "always", "traceback": "Traceback …", "stage": "execution"},
-        at(16),
-    )
+    j5.fail(1, JobError("E42", "always", "Traceback …", "execution"), at(16))
     tally = JobTally(total=5)
     for job in jobs:
         tally.move(None, job.status)

@@ -1,4 +1,4 @@
-"""The Job aggregate: one item of a batch, from submission to its final state.
+"""The Job aggregate's decisions: one item of a batch, from submission to its final state.
 
 PENDING → PROCESSING → COMPLETED | FAILED; FAILED → PENDING (retry);
 PENDING → CANCELLED | SKIPPED; FAILED → ABANDONED; the final states leave only
@@ -12,164 +12,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.base import BatchqAggregate, BatchqCreated, BatchqEvent, pinned
+from domain.base import BatchqAggregate
 from domain.errors import IllegalTransitionError, RetryLimitError
+from domain.job.events import (
+    JobAbandoned,
+    JobCancelled,
+    JobCompleted,
+    JobError,
+    JobFailed,
+    JobProgressed,
+    JobRetried,
+    JobSkipped,
+    JobStarted,
+    JobStuck,
+    JobSubmitted,
+)
 from domain.states import TERMINAL_JOB_STATES, JobStatus
-
-# Failures that are the platform's fault, not the job's: they re-run the job without
-# spending its attempts, up to this many times (a job that kills every worker stops).
-INFRASTRUCTURE_ERRORS = frozenset({"WORKER_LOST", "JOB_STUCK"})
-MAX_FREE_ATTEMPTS = 3
-
-
-@pinned
-class JobSubmitted(BatchqCreated):
-    handler: str
-    params: dict[str, Any]
-    payload_url: str | None
-    depends_on: list[UUID]
-    max_attempts: int
-    item: dict[str, Any] | None
-    tags: dict[str, Any]
-    pool: str
-
-    def apply(self, job: Job) -> None:
-        super().apply(job)
-        job.handler = self.handler
-        job.params = self.params
-        job.payload_url = self.payload_url
-        job.depends_on = self.depends_on
-        job.max_attempts = self.max_attempts
-        job.item = self.item
-        job.tags = self.tags
-        job.pool = self.pool
-        job.status = JobStatus.PENDING
-        job.attempts = 0
-        job.attempt_floor = 0
-        job.free_attempts = 0
-        job.progress = None
-        job.error = None
-        job.result = None
-        job.worker_id = None
-        job.not_before = None
-        job.stuck_attempt = 0
-        job.skipped_because = None
-
-
-@pinned
-class JobStarted(BatchqEvent):
-    worker_id: str
-    attempt: int
-
-    def apply(self, job: Job) -> None:
-        job.status = JobStatus.PROCESSING
-        job.attempts = self.attempt
-        job.worker_id = self.worker_id
-        job.progress = None
-        job.not_before = None
-
-
-@pinned
-class JobProgressed(BatchqEvent):
-    attempt: int
-    progress: float
-    message: str = ""
-
-    def apply(self, job: Job) -> None:
-        job.progress = self.progress
-
-
-@pinned
-class JobCompleted(BatchqEvent):
-    attempt: int
-    result: Any = None
-
-    def apply(self, job: Job) -> None:
-        job.status = JobStatus.COMPLETED
-        job.result = self.result
-        job.error = None
-        job.progress = 1.0
-
-
-@pinned
-class JobFailed(BatchqEvent):
-    """`error` holds `code`, `reason`, `traceback` and `stage`."""
-
-    attempt: int
-    error: dict[str, Any]
-
-    def apply(self, job: Job) -> None:
-        job.status = JobStatus.FAILED
-        job.error = self.error
-        # The platform's failures are free, up to a point: a job that keeps killing
-        # its workers starts spending attempts like any other failure.
-        if self.error.get("code") in INFRASTRUCTURE_ERRORS and job.free_attempts < MAX_FREE_ATTEMPTS:
-            job.free_attempts += 1
-
-
-@pinned
-class JobRetried(BatchqEvent):
-    requested_by: str
-    reason: str
-    override: bool
-    automatic: bool
-    not_before: datetime | None = None
-
-    def apply(self, job: Job) -> None:
-        if not self.automatic:
-            job.attempt_floor = job.attempts - job.free_attempts
-        job.status = JobStatus.PENDING
-        job.not_before = self.not_before
-        job.progress = None
-        job.skipped_because = None
-
-
-@pinned
-class JobCancelled(BatchqEvent):
-    reason: str
-    cause_job_uuid: UUID | None = None
-
-    def apply(self, job: Job) -> None:
-        job.status = JobStatus.CANCELLED
-
-
-@pinned
-class JobSkipped(BatchqEvent):
-    """Item idempotency: `earlier_job_uuid` already owns this (target, key, version)."""
-
-    reason: str
-    earlier_job_uuid: UUID
-    earlier_status: str
-    as_done: bool
-
-    def apply(self, job: Job) -> None:
-        job.status = JobStatus.SKIPPED
-        job.skipped_because = {
-            "reason": self.reason,
-            "earlier_job_uuid": self.earlier_job_uuid,
-            "earlier_status": self.earlier_status,
-            "as_done": self.as_done,
-        }
-
-
-@pinned
-class JobAbandoned(BatchqEvent):
-    reason: str
-    code: str = "RETRY_LIMIT"  # added later: events stored before it load with the default
-
-    def apply(self, job: Job) -> None:
-        job.status = JobStatus.ABANDONED
-
-
-@pinned
-class JobStuck(BatchqEvent):
-    """A live worker showed no heartbeat for too long; the attempt is fenced off."""
-
-    attempt: int
-    silent_seconds: float
-
-    def apply(self, job: Job) -> None:
-        job.stuck_attempt = self.attempt
 
 
 class Job(BatchqAggregate):
@@ -187,7 +45,7 @@ class Job(BatchqAggregate):
         attempt_floor: int
         free_attempts: int
         progress: float | None
-        error: dict[str, Any] | None
+        error: JobError | None
         result: Any
         worker_id: str | None
         not_before: datetime | None
@@ -238,22 +96,22 @@ class Job(BatchqAggregate):
         self._require_current_attempt(attempt, "complete")
         self._record(JobCompleted, now, attempt=attempt, result=result)
 
-    def fail(self, attempt: int, error: dict[str, Any], now: datetime) -> None:
+    def fail(self, attempt: int, error: JobError, now: datetime) -> None:
         self._require_current_attempt(attempt, "fail")
-        self._record(JobFailed, now, attempt=attempt, error=error)
+        self._record(JobFailed, now, attempt=attempt, error=error.as_dict())
 
     def flag_stuck(self, attempt: int, silent_seconds: float, now: datetime) -> None:
         """Fence off a silent attempt: flagged, then failed, so a late result is refused."""
         self._require_current_attempt(attempt, "flag as stuck")
         self._record(JobStuck, now, attempt=attempt, silent_seconds=silent_seconds)
         reason = f"no heartbeat from worker {self.worker_id} for {silent_seconds:.0f}s"
-        self._record(JobFailed, now, attempt=attempt, error=infrastructure_error("JOB_STUCK", reason))
+        self._record(JobFailed, now, attempt=attempt, error=JobError.infrastructure("JOB_STUCK", reason).as_dict())
 
     def lose_worker(self, attempt: int, now: datetime) -> None:
         """The worker running this attempt died (its lock vanished with its connection)."""
         self._require_current_attempt(attempt, "record a lost worker")
         reason = f"worker {self.worker_id} died during attempt {attempt}"
-        self._record(JobFailed, now, attempt=attempt, error=infrastructure_error("WORKER_LOST", reason))
+        self._record(JobFailed, now, attempt=attempt, error=JobError.infrastructure("WORKER_LOST", reason).as_dict())
 
     def retry(self, requested_by: str, reason: str, override: bool, now: datetime) -> None:
         """An explicit retry: FAILED runs again; a final state only with `override`."""
@@ -306,15 +164,11 @@ class Job(BatchqAggregate):
 
     @property
     def error_code(self) -> str:
-        return str((self.error or {}).get("code", ""))
+        return self.error.code if self.error else ""
 
     @property
     def may_retry_automatically(self) -> bool:
         return self.status is JobStatus.FAILED and self.attempts_spent < self.max_attempts
-
-
-def infrastructure_error(code: str, reason: str) -> dict[str, Any]:
-    return {"code": code, "reason": reason, "traceback": "", "stage": "execution"}
 
 
 def submit_job(
