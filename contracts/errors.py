@@ -36,6 +36,11 @@ class ContractError(Exception):
         self.reason = reason
 
     @classmethod
+    def of(cls, error: ContractError | DomainError) -> ContractError:
+        """The contract's view of any refusal: the one way from a domain (or store) error to a code."""
+        return error if isinstance(error, ContractError) else cls.from_domain(error)
+
+    @classmethod
     def from_domain(cls, error: DomainError) -> ContractError:
         """Translate a domain refusal; its `code` must name one of ours."""
         try:

@@ -30,6 +30,23 @@ class IllegalTransitionError(DomainError):
         self.action = action
 
 
+class NotFoundError(DomainError):
+    """No aggregate of this kind with this id (or none the asker may see)."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, kind: str, aggregate_id: UUID) -> None:
+        super().__init__(f"{kind} {aggregate_id} not found")
+        self.kind = kind
+        self.aggregate_id = aggregate_id
+
+
+class UnrepresentableError(DomainError):
+    """A value that no stored event may hold (NaN, an infinity): strict JSON only."""
+
+    code = "INVALID_MESSAGE"
+
+
 class RetryLimitError(DomainError):
     """An automatic retry past the job's `max_attempts`."""
 

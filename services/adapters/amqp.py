@@ -18,6 +18,7 @@ import aiormq
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
 
 from contracts import names
+from services.adapters.addresses import redact
 from services.adapters.bus import Delivery, Handler, Message, Outcome, Verdict
 from services.adapters.logging import get_logger
 from services.adapters.topology import exchange_arguments, queue_arguments, queues
@@ -31,13 +32,6 @@ PUBLISH_SLICE = 2000
 class BrokerUnavailableError(Exception):
     def __init__(self, address: str, cause: object) -> None:
         super().__init__(f"cannot reach {address} (BATCHQ_AMQP_URL): {cause}")
-
-
-def redact(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}" if at else url
 
 
 def _properties(message: Message) -> aiormq.spec.Basic.Properties:

@@ -10,7 +10,8 @@ from collections import Counter
 from typing import Any
 
 from contracts.commands import Reply
-from contracts.errors import ErrorCode
+from contracts.errors import ContractError
+from domain.errors import DomainError
 from services.adapters.bus import Bus, Delivery, Verdict
 from services.adapters.logging import get_logger
 
@@ -30,10 +31,11 @@ async def accept(bus: Bus, delivery: Delivery, result: dict[str, Any]) -> Verdic
 
 
 async def refuse(
-    bus: Bus, delivery: Delivery, code: str, reason: str, *, in_place: bool = False, **context: Any
+    bus: Bus, delivery: Delivery, refusal: ContractError | DomainError, *, in_place: bool = False, **context: Any
 ) -> Verdict:
     """`in_place`: the broker dead-letters it (its `x-death` header, not `x-batchq-error`, tells why)."""
-    REFUSALS[code] += 1
-    log.warning("message_refused", queue=delivery.queue, code=code, reason=reason, **context)
-    await answer(bus, delivery, Reply.failure(ErrorCode(code), reason))
-    return Verdict.reject(f"{code}: {reason}", in_place=in_place)
+    error = ContractError.of(refusal)
+    REFUSALS[error.code] += 1
+    log.warning("message_refused", queue=delivery.queue, code=error.code, reason=error.reason, **context)
+    await answer(bus, delivery, Reply.failure(error.code, error.reason))
+    return Verdict.reject(f"{error.code}: {error.reason}", in_place=in_place)

@@ -27,6 +27,8 @@ import domain.batch
 import domain.item
 import domain.job
 import domain.queue  # noqa: F401  (importing registers every pinned event topic)
+from domain.errors import NotFoundError, UnrepresentableError
+from services.adapters.addresses import redact
 from services.adapters.event_log import log_appended
 from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
 
@@ -41,27 +43,15 @@ class ConflictError(StoreError):
     """Some aggregate in the append changed since it was loaded (or already exists)."""
 
 
-class NotFoundError(StoreError):
-    code = "NOT_FOUND"
-
-    def __init__(self, kind: str, aggregate_id: UUID) -> None:
-        super().__init__(f"{kind} {aggregate_id} not found")
-        self.reason = str(self)
-        self.aggregate_id = aggregate_id
-
-
-class UnencodableEventError(StoreError):
+class UnencodableEventError(StoreError, UnrepresentableError):
     """An event holding a value that is not strict JSON (a NaN, an infinity): nothing of the append is stored.
 
     The edges refuse such input first, naming the field; this is the last line,
     so that no stored event can ever be one a strict reader cannot read back.
     """
 
-    code = "INVALID_MESSAGE"
-
     def __init__(self, cause: object) -> None:
-        super().__init__(f"an event cannot be stored as strict JSON: {cause}")
-        self.reason = str(self)
+        UnrepresentableError.__init__(self, f"an event cannot be stored as strict JSON: {cause}")
 
 
 class ServerUnavailableError(StoreError):
@@ -132,17 +122,6 @@ def _postgres_env(url: str, schema: str, create_table: bool) -> dict[str, str]:
         "CREATE_TABLE": "y" if create_table else "n",
         "APPLICATION_RECORDER_TOPIC": "services.adapters.recorder:BatchqPostgresRecorder",
     }
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for error messages and logs."""
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return url
-    return (
-        f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
-    )
 
 
 def check_database(url: str, variable: str = "BATCHQ_DATABASE_URL") -> None:

@@ -22,7 +22,8 @@ from uuid import UUID
 import orjson
 
 from services.adapters import logging as batchq_logging
-from services.adapters.amqp import AmqpBus, BrokerUnavailableError, redact
+from services.adapters.addresses import redact
+from services.adapters.amqp import AmqpBus, BrokerUnavailableError
 from services.adapters.envelopes import dumps
 from services.adapters.settings import Settings
 from services.adapters.store import (

@@ -34,7 +34,7 @@ from services.adapters.logging import get_logger
 from services.adapters.relay import RelayInProcess, RelayProcess
 from services.adapters.replies import accept, refuse
 from services.adapters.settings import Settings
-from services.adapters.store import EventStore, NotFoundError, UnencodableEventError
+from services.adapters.store import EventStore
 from services.dispatcher.address_policy import AllowedNetworks
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.manifests import fetch_manifest
@@ -209,8 +209,8 @@ class DispatcherService:
             check_limits(jobs, self.limits)
             draft = to_draft(submission, jobs, content_fingerprint(submission))
             effects = await self._call(self.app.submit, draft)
-        except (ContractError, DomainError, UnencodableEventError) as error:
-            return await refuse(self.bus, delivery, error.code, error.reason, in_place=self._oversized(delivery))
+        except (ContractError, DomainError) as error:
+            return await refuse(self.bus, delivery, error, in_place=self._oversized(delivery))
         await self._carry_out(effects)
         return await accept(self.bus, delivery, effects.result)
 
@@ -221,8 +221,8 @@ class DispatcherService:
             check_routing_key(delivery, command.command)
             requested_by = delivery.user_id or command.user_id or "admin"
             effects = await self._call(self.commands[type(command)], command, requested_by)
-        except (ContractError, DomainError, NotFoundError) as error:
-            return await refuse(self.bus, delivery, error.code, error.reason, in_place=self._oversized(delivery))  # type: ignore[union-attr]
+        except (ContractError, DomainError) as error:
+            return await refuse(self.bus, delivery, error, in_place=self._oversized(delivery))
         log.info(
             "command_done",
             command=command.command,
