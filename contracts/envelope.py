@@ -12,6 +12,7 @@ newer writer added an optional field to it.
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -19,9 +20,11 @@ from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
+    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     field_serializer,
     field_validator,
     model_validator,
@@ -29,8 +32,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from contracts.base import SCHEMA_VERSION, Identifier, SchemaVersion, WireModel
+from contracts.errors import ContractError, ErrorCode
 from contracts.names import event_routing_key
-from contracts.parsing import decode
+from contracts.parsing import decode, describe_validation_error
+from domain.base import EVENT_CLASSES
 
 EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]{0,99}$")]
 
@@ -92,3 +97,35 @@ class EventEnvelope(WireModel):
     def from_json(cls, body: bytes) -> EventEnvelope:
         """Decode a published envelope; raises `ContractError` as `decode` does."""
         return decode(cls, body)
+
+
+class EventHeading(BaseModel):
+    """What batchq's own consumers read of an event message: which aggregate, which event, which version.
+
+    The relay wrote the envelope from a stored event, so one parse by
+    pydantic-core is enough on this hot path (one message per job outcome):
+    not the full envelope's validation, nor the strict-JSON scan that
+    untrusted bodies get. `data` is skipped, whatever its size.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: EventTypeName
+    aggregate_id: UUID
+    aggregate_version: int = Field(ge=1)
+    position: int = Field(ge=0)
+    batch_id: UUID | None = None
+
+    @property
+    def event_class(self) -> builtins.type | None:
+        """The domain's class of this event; None for a type this code does not know."""
+        return EVENT_CLASSES.get(self.type)
+
+    @classmethod
+    def from_json(cls, body: bytes) -> EventHeading:
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as error:
+            raise ContractError(
+                ErrorCode.INVALID_MESSAGE, f"not an event envelope: {describe_validation_error(error)}"
+            ) from None

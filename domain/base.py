@@ -20,12 +20,17 @@ SCHEMA_VERSION = 1
 
 EventClass = TypeVar("EventClass", bound=type)
 
+# Every pinned event class by its wire name (`JobFailed`): how a reader of an
+# envelope tells events apart by class rather than by comparing type strings.
+EVENT_CLASSES: dict[str, type] = {}
+
 
 def pinned(event_class: EventClass) -> EventClass:
     """Give an event class the stable topic `batchq:<ClassName>` and register it."""
     name = f"batchq:{event_class.__name__}"
     event_class.TOPIC = name  # type: ignore[attr-defined]
     register_topic(name, event_class)
+    EVENT_CLASSES[event_class.__name__] = event_class
     return event_class
 
 

@@ -32,6 +32,7 @@ from domain.states import TERMINAL_JOB_STATES, JobStatus
 
 class Job(BatchqAggregate):
     if TYPE_CHECKING:  # annotations only: a runtime annotation would make the aggregate a dataclass
+        batch_id: UUID  # every job belongs to a batch (only the queue's events have none)
         handler: str
         params: dict[str, Any]
         payload_url: str | None

@@ -7,8 +7,10 @@ the reactions follow through like any other change.
 
 from __future__ import annotations
 
-from uuid import UUID
+from collections.abc import Callable
+from typing import Any
 
+from contracts.commands import CancelJob, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
 from domain.batch import REPORTING_STATES, Batch
 from domain.dependencies import transitive_dependents
 from domain.errors import IllegalTransitionError
@@ -22,9 +24,10 @@ from services.dispatcher.parts import Part
 
 
 class AdminCommands(Part):
-    def retry_job(self, job_uuid: UUID, override: bool, reason: str, requested_by: str) -> Effects:
+    def retry_job(self, command: RetryJob, requested_by: str) -> Effects:
+        job_uuid, override, reason = command.job_uuid, command.override, command.reason
         job: Job = self.store.get(job_uuid, "job")
-        batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
+        batch: Batch = self.store.get(job.batch_id, "batch")
         if batch.status in REPORTING_STATES:
             # The report being written describes this job: retry once it has gone out.
             raise IllegalTransitionError(
@@ -43,7 +46,8 @@ class AdminCommands(Part):
         effects.provenance = provenance(job)
         return effects
 
-    def cancel_job(self, job_uuid: UUID, requested_by: str) -> Effects:
+    def cancel_job(self, command: CancelJob, requested_by: str) -> Effects:
+        job_uuid = command.job_uuid
         job: Job = self.store.get(job_uuid, "job")
         self._ensure_tracked(job)
         job.cancel(f"cancelled by {requested_by}", self.clock())
@@ -61,7 +65,8 @@ class AdminCommands(Part):
         effects.provenance = provenance(job)
         return effects
 
-    def delete_batch(self, batch_id: UUID, requested_by: str) -> Effects:
+    def delete_batch(self, command: DeleteBatch, requested_by: str) -> Effects:
+        batch_id = command.batch_id
         batch: Batch = self.store.get(batch_id, "batch")
         batch.delete(requested_by, "", self.clock())
         self.store.save(batch)
@@ -72,7 +77,8 @@ class AdminCommands(Part):
         effects.provenance = provenance(batch)
         return effects
 
-    def update_reporting(self, batch_id: UUID, requested_by: str) -> Effects:
+    def update_reporting(self, command: UpdateReporting, requested_by: str) -> Effects:
+        batch_id = command.batch_id
         batch: Batch = self.store.get(batch_id, "batch")
         # From the store, not the view: the view hears an outcome a moment after it is
         # recorded, and an admin who has just seen the job settle must not be refused.
@@ -83,15 +89,15 @@ class AdminCommands(Part):
         self.view.set_batch_status(batch_id, batch.status)
         return Effects(result={"batch_id": str(batch_id), "status": batch.status.value}, provenance=provenance(batch))
 
-    def pause_queue(self, requested_by: str, reason: str) -> Effects:
+    def pause_queue(self, command: PauseQueue, requested_by: str) -> Effects:
         queue = self._queue()
-        queue.pause(requested_by, reason, self.clock())
+        queue.pause(requested_by, command.reason, self.clock())
         self.store.save(queue)
         return Effects(result={"paused": True}, provenance=provenance(queue))
 
-    def resume_queue(self, requested_by: str, reason: str) -> Effects:
+    def resume_queue(self, command: ResumeQueue, requested_by: str) -> Effects:
         queue = self._queue()
-        queue.resume(requested_by, reason, self.clock())
+        queue.resume(requested_by, command.reason, self.clock())
         self.store.save(queue)
         return Effects(result={"paused": False}, provenance=provenance(queue))
 
@@ -104,8 +110,19 @@ class AdminCommands(Part):
     def _ensure_tracked(self, job: Job) -> None:
         """A job of a batch the view let go of (finished): take it back in."""
         if job.id not in self.view.jobs:
-            batch: Batch = self.store.get(job.batch_id, "batch")  # type: ignore[arg-type]
+            batch: Batch = self.store.get(job.batch_id, "batch")
             self.view.add_batch(batch)
             self.view.set_batch_status(batch.id, batch.status)
             for member in self.store.get_many(batch.job_uuids).values():
                 self.view.track(member)
+
+
+# The use case of each command, by the contract's message class.
+COMMAND_HANDLERS: dict[type, Callable[[Any, Any, str], Effects]] = {
+    RetryJob: AdminCommands.retry_job,
+    CancelJob: AdminCommands.cancel_job,
+    DeleteBatch: AdminCommands.delete_batch,
+    UpdateReporting: AdminCommands.update_reporting,
+    PauseQueue: AdminCommands.pause_queue,
+    ResumeQueue: AdminCommands.resume_queue,
+}

@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from uuid import UUID
 
+from contracts.envelope import EventHeading
 from domain.batch import Batch
 from domain.dependencies import is_ready, transitive_dependents
 from domain.errors import DomainError
-from domain.job import Job
+from domain.job import Job, JobCompleted
 from domain.progression import Situation, Step, next_step
 from domain.retry import BackoffPolicy
 from domain.states import BatchStatus, JobStatus
@@ -77,20 +78,21 @@ class Dispatcher(Intake, AdminCommands):
 
     # -- reactions ---------------------------------------------------------------
 
-    def jobs_changed(self, heard: list[tuple[UUID, str, int]]) -> Effects:
-        """Jobs changed elsewhere (a worker's outcome: event type, version) or a retry fell due.
+    def jobs_changed(self, heard: list[EventHeading]) -> Effects:
+        """Jobs changed elsewhere: a worker's outcomes, as their event messages name them.
 
         A completion that nothing waits for only moves the tally, with no store
         round trip; anything else is loaded and followed up.
         """
         to_load: list[UUID] = []
         touched: set[UUID] = set()
-        for job_uuid, event_type, version in heard:
+        for event in heard:
+            job_uuid = event.aggregate_id
             entry = self.view.jobs.get(job_uuid)
             if entry is None:
                 continue
-            if event_type == "JobCompleted" and not self.view.dependents_of(job_uuid):
-                self.view.observe_completion(job_uuid, version)
+            if event.event_class is JobCompleted and not self.view.dependents_of(job_uuid):
+                self.view.observe_completion(job_uuid, event.aggregate_version)
                 touched.add(entry.batch_id)
             else:
                 to_load.append(job_uuid)
@@ -99,6 +101,12 @@ class Dispatcher(Intake, AdminCommands):
         for batch_id in touched:
             self._maybe_start_reporting(batch_id, now)
         return effects
+
+    def retry_due(self, job_uuid: UUID) -> Effects:
+        """A job's retry backoff has run out: dispatch it if it is still waiting."""
+        if job_uuid not in self.view.jobs:
+            return Effects()
+        return self._react(self.store.get_many([job_uuid]).values())
 
     # -- recovery ----------------------------------------------------------------
 
@@ -167,14 +175,14 @@ class Dispatcher(Intake, AdminCommands):
             self.view.track(job)
         batches = {j.batch_id for j in known.values()}
         for batch_id in batches:
-            self._maybe_start_reporting(batch_id, now)  # type: ignore[arg-type]
+            self._maybe_start_reporting(batch_id, now)
         return effects
 
     def _next_steps(self, job: Job, known: dict[UUID, Job], now: datetime, effects: Effects) -> list[Job]:
         """Carry out the step `domain.progression` decides; the jobs it changed or released."""
         step = next_step(self._situation(job, known), now)
         if step is Step.DISPATCH:
-            effects.dispatch.append(Dispatch(job.id, job.batch_id, job.pool))  # type: ignore[arg-type]
+            effects.dispatch.append(Dispatch(job.id, job.batch_id, job.pool))
         elif step is Step.WAKE_LATER:
             effects.timers.append((job.id, job.not_before))  # type: ignore[arg-type]
         elif step is Step.CANCEL:
@@ -219,7 +227,7 @@ class Dispatcher(Intake, AdminCommands):
         return is_ready(job.depends_on, status_of, done)
 
     def _batch_deleted(self, job: Job) -> bool:
-        entry = self.view.batches.get(job.batch_id)  # type: ignore[arg-type]
+        entry = self.view.batches.get(job.batch_id)
         return entry is not None and entry.status is BatchStatus.DELETED
 
     def _cancel_dependents(self, job: Job, known: dict[UUID, Job], now: datetime) -> list[Job]:

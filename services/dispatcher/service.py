@@ -16,10 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import orjson
-
 from contracts import names
-from contracts.commands import CancelJob, Command, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
+from contracts.commands import Command
+from contracts.envelope import EventHeading
 from contracts.errors import ContractError, ErrorCode
 from contracts.jobs import chunks, encode_job_message
 from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_message_size, content_fingerprint
@@ -36,6 +35,7 @@ from services.adapters.replies import accept, refuse
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.dispatcher.address_policy import AllowedNetworks
+from services.dispatcher.admin import COMMAND_HANDLERS
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.manifests import fetch_manifest
 from services.dispatcher.recovery import WorkerScan
@@ -108,15 +108,7 @@ class DispatcherService:
         self.succession: asyncio.Task[None] | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.wakeups: set[asyncio.Task[None]] = set()
-        self.outcomes: Batcher[tuple[uuid.UUID, str, int], None] = Batcher(self._outcomes, max_size=200, linger=0.005)
-        self.commands: dict[type, Callable[[Any, str], Effects]] = {
-            RetryJob: lambda c, who: self.app.retry_job(c.job_uuid, c.override, c.reason, who),
-            CancelJob: lambda c, who: self.app.cancel_job(c.job_uuid, who),
-            DeleteBatch: lambda c, who: self.app.delete_batch(c.batch_id, who),
-            UpdateReporting: lambda c, who: self.app.update_reporting(c.batch_id, who),
-            PauseQueue: lambda c, who: self.app.pause_queue(who, c.reason),
-            ResumeQueue: lambda c, who: self.app.resume_queue(who, c.reason),
-        }
+        self.outcomes: Batcher[EventHeading, None] = Batcher(self._outcomes, max_size=200, linger=0.005)
 
     async def _call(self, func: Callable[..., R], *args: Any) -> R:
         return await asyncio.get_running_loop().run_in_executor(self.thread, func, *args)
@@ -220,7 +212,7 @@ class DispatcherService:
             command: Any = decode(Command, delivery.body)
             check_routing_key(delivery, command.command)
             requested_by = delivery.user_id or command.user_id or "admin"
-            effects = await self._call(self.commands[type(command)], command, requested_by)
+            effects = await self._call(COMMAND_HANDLERS[type(command)], self.app, command, requested_by)
         except (ContractError, DomainError) as error:
             return await refuse(self.bus, delivery, error, in_place=self._oversized(delivery))
         log.info(
@@ -239,14 +231,13 @@ class DispatcherService:
 
     async def on_event(self, delivery: Delivery) -> Verdict:
         try:
-            envelope = orjson.loads(delivery.body)
-            heard = (uuid.UUID(envelope["aggregate_id"]), str(envelope["type"]), int(envelope["aggregate_version"]))
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as error:
-            return Verdict.reject(f"INVALID_MESSAGE: not an event envelope: {error}")
+            heard = EventHeading.from_json(delivery.body)
+        except ContractError as error:
+            return Verdict.reject(f"{error.code}: {error.reason}")
         await self.outcomes.submit(heard)
         return Verdict.ack()
 
-    async def _outcomes(self, heard: list[tuple[uuid.UUID, str, int]]) -> list[None]:
+    async def _outcomes(self, heard: list[EventHeading]) -> list[None]:
         effects = await self._call(self.app.jobs_changed, heard)
         await self._carry_out(effects)
         return [None] * len(heard)
@@ -271,9 +262,12 @@ class DispatcherService:
 
     def _wake(self, job_uuid: uuid.UUID) -> None:
         if self.leading.is_set():
-            task = asyncio.create_task(self.outcomes.submit((job_uuid, "RetryDue", 0)))
+            task = asyncio.create_task(self._retry_due(job_uuid))
             self.wakeups.add(task)
             task.add_done_callback(self.wakeups.discard)
+
+    async def _retry_due(self, job_uuid: uuid.UUID) -> None:
+        await self._carry_out(await self._call(self.app.retry_due, job_uuid))
 
     async def _scan_forever(self, leading: asyncio.Event) -> None:
         while leading.is_set():

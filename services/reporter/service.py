@@ -6,9 +6,9 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-import orjson
-
 from contracts import names
+from contracts.envelope import EventHeading
+from contracts.errors import ContractError
 from services.adapters.bus import Bus, Delivery, Verdict
 from services.adapters.logging import get_logger
 from services.adapters.settings import Settings
@@ -44,9 +44,9 @@ class ReporterService:
 
     async def on_event(self, delivery: Delivery) -> Verdict:
         try:
-            batch_id = uuid.UUID(orjson.loads(delivery.body)["aggregate_id"])
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as error:
-            return Verdict.reject(f"INVALID_MESSAGE: not an event envelope: {error}")
+            batch_id = EventHeading.from_json(delivery.body).aggregate_id
+        except ContractError as error:
+            return Verdict.reject(f"{error.code}: {error.reason}")
         await self._report_until_sent(batch_id)
         return Verdict.ack()
 
