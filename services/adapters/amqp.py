@@ -21,6 +21,7 @@ from contracts import names
 from services.adapters.addresses import redact
 from services.adapters.bus import Delivery, Handler, Message, Outcome, Verdict
 from services.adapters.logging import get_logger
+from services.adapters.setup_errors import SetupError
 from services.adapters.topology import exchange_arguments, queue_arguments, queues
 
 log = get_logger("batchq.bus")
@@ -29,7 +30,7 @@ PUBLISH_TIMEOUT = 30.0
 PUBLISH_SLICE = 2000
 
 
-class BrokerUnavailableError(Exception):
+class BrokerUnavailableError(SetupError):
     def __init__(self, address: str, cause: object) -> None:
         super().__init__(f"cannot reach {address} (BATCHQ_AMQP_URL): {cause}")
 

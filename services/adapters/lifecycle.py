@@ -1,11 +1,19 @@
-"""Running a service until SIGTERM or SIGINT, then stopping it gracefully."""
+"""Running a service until SIGTERM or SIGINT, then stopping it gracefully; and a child process kept running."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import sys
+from collections.abc import Callable
 from typing import Protocol
+
+from services.adapters.logging import configure, get_logger
+from services.adapters.settings import Settings
+from services.adapters.setup_errors import SetupError
+
+log = get_logger("batchq.lifecycle")
 
 
 class Service(Protocol):
@@ -37,3 +45,62 @@ async def serve(service: Service, stopping: asyncio.Event | None = None) -> None
         await signalled
     finally:
         await service.stop()
+
+
+def run_service(build: Callable[[Settings], Service], settings: Settings | None = None) -> int:
+    """A service's whole life as a process: build it from the environment, serve it, exit status.
+
+    What every `services/<name>/__main__.py` and `batchq run <name>` does; a setup
+    problem (a server out of reach, an unmigrated database) is one line and exit 1.
+    """
+    settings = settings or Settings.from_env()
+    configure(settings.log_level)
+    try:
+        asyncio.run(serve(build(settings)))
+    except SetupError as error:
+        print(f"batchq: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+class ChildProcess:
+    """`python -m MODULE` in a process of its own, restarted when it exits, until stopped.
+
+    The dispatcher runs the relay this way: the relay publishes every event, and
+    sharing a process (so a GIL) with the dispatcher it would be the slowest step
+    of every batch. The child sees the same servers as its parent.
+    """
+
+    RESTART_SECONDS = 1.0
+
+    def __init__(self, module: str, settings: Settings) -> None:
+        self.module = module
+        self.settings = settings
+        self.process: asyncio.subprocess.Process | None = None
+        self.watcher: asyncio.Task[None] | None = None
+        self.stopping = False
+
+    async def start(self) -> None:
+        self.stopping = False
+        self.watcher = asyncio.create_task(self._keep_running())
+
+    async def _keep_running(self) -> None:
+        while not self.stopping:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", self.module, env=self.settings.child_environment()
+            )
+            code = await self.process.wait()
+            if not self.stopping:
+                log.error("child_process_exited", module=self.module, exit_code=code, restart_in=self.RESTART_SECONDS)
+                await asyncio.sleep(self.RESTART_SECONDS)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=10)
+            except TimeoutError:
+                self.process.kill()
+        if self.watcher is not None:
+            await self.watcher

@@ -30,6 +30,7 @@ import domain.queue  # noqa: F401  (importing registers every pinned event topic
 from domain.errors import NotFoundError, UnrepresentableError
 from services.adapters.addresses import redact
 from services.adapters.event_log import log_appended
+from services.adapters.setup_errors import SetupError
 from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
 
 APPLICATION_NAME = "batchq"
@@ -54,14 +55,14 @@ class UnencodableEventError(StoreError, UnrepresentableError):
         UnrepresentableError.__init__(self, f"an event cannot be stored as strict JSON: {cause}")
 
 
-class ServerUnavailableError(StoreError):
+class ServerUnavailableError(StoreError, SetupError):
     """A server that batchq needs does not answer: names the variable and the address."""
 
     def __init__(self, variable: str, address: str, cause: object) -> None:
         super().__init__(f"cannot reach {address} ({variable}): {cause}")
 
 
-class SchemaNameError(StoreError):
+class SchemaNameError(StoreError, SetupError):
     """`BATCHQ_DATABASE_SCHEMA` is not a name the `eventsourcing` library can use unquoted."""
 
     def __init__(self, schema: str) -> None:
@@ -70,7 +71,7 @@ class SchemaNameError(StoreError):
         )
 
 
-class NotMigratedError(StoreError):
+class NotMigratedError(StoreError, SetupError):
     """The database has none (or not all) of batchq's tables: `batchq migrate` has not run on it."""
 
     def __init__(self, address: str, schema: str, missing: Sequence[str]) -> None:

@@ -30,11 +30,11 @@ from services.adapters.lifecycle import serve
 from services.adapters.locks import MemoryLocks
 from services.adapters.logging import get_logger
 from services.adapters.memory_bus import MemoryBus
-from services.adapters.relay import RelayInProcess
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.cli import admin, demo
 from services.dispatcher import bootstrap as dispatcher_bootstrap
+from services.relay.relay import RelayInProcess
 from services.reporter import bootstrap as reporter_bootstrap
 from services.reporter.mailer import FolderMailer
 from services.worker import bootstrap as worker_bootstrap

@@ -23,18 +23,15 @@ import orjson
 
 from services.adapters import logging as batchq_logging
 from services.adapters.addresses import redact
-from services.adapters.amqp import AmqpBus, BrokerUnavailableError
+from services.adapters.amqp import AmqpBus
 from services.adapters.envelopes import dumps
 from services.adapters.settings import Settings
+from services.adapters.setup_errors import SetupError
 from services.adapters.store import (
     EventStore,
     NotFoundError,
-    NotMigratedError,
-    SchemaNameError,
-    ServerUnavailableError,
 )
-from services.cli import admin, views
-from services.dispatcher.address_policy import AllowedNetworksError
+from services.cli import admin, run, views
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 FINAL = {"COMPLETED", "FAILED", "DELETED"}
@@ -72,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     for name in ("pause", "resume"):
         sub.add_parser(name).add_argument("--reason", default="")
     s = sub.add_parser("run", help="run one service until SIGTERM")
-    s.add_argument("service", choices=["dispatcher", "worker", "reporter"])
+    s.add_argument("service", choices=run.SERVICES)
     sub.add_parser("migrate", help="create the event store's tables and the RabbitMQ topology")
     s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
     s.add_argument("--dir", type=Path, help="where the store and emails go")
@@ -102,13 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     batchq_logging.configure(settings.log_level, quiet_libraries=args.command != "run")
     try:
         return _run(args, settings)
-    except (
-        ServerUnavailableError,
-        BrokerUnavailableError,
-        SchemaNameError,
-        NotMigratedError,
-        AllowedNetworksError,
-    ) as error:
+    except SetupError as error:
         print(f"batchq: {error}", file=sys.stderr)
         return EXIT_REFUSED
     except NotFoundError as error:
@@ -136,8 +127,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return embedded.main(args.command, args.dir or settings.dev_dir, settings)
     if args.command == "run":
-        from services.cli import run
-
         return run.main(args.service, settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 
-from services.adapters.lifecycle import serve
+from services.adapters.lifecycle import run_service
 from services.adapters.settings import Settings
+
+SERVICES = ("dispatcher", "worker", "reporter")
 
 
 def main(service: str, settings: Settings) -> int:
-    if service == "dispatcher":
-        from services.dispatcher.bootstrap import build as build_dispatcher
-
-        asyncio.run(serve(build_dispatcher(settings)))
-    elif service == "worker":
-        from services.worker.bootstrap import build as build_worker
-
-        asyncio.run(serve(build_worker(settings)))
-    else:
-        from services.reporter.bootstrap import build as build_reporter
-
-        asyncio.run(serve(build_reporter(settings)))
-    return 0
+    """Each service's own composition root builds it; imported only when asked for."""
+    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
+    return run_service(bootstrap.build, settings)

@@ -1,6 +1,6 @@
 """`python -m services.dispatcher`: the same as `batchq run dispatcher`."""
 
-from services.cli.main import main
+from services.dispatcher.bootstrap import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(["run", "dispatcher"]))
+    raise SystemExit(main())

@@ -14,13 +14,15 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from services.adapters.setup_errors import SetupError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 PUBLIC = "public"
 
 
-class AllowedNetworksError(ValueError):
+class AllowedNetworksError(SetupError, ValueError):
     """BATCHQ_MANIFEST_ALLOWED_NETWORKS holds something that is neither a CIDR nor `public`."""
 
 

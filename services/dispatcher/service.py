@@ -28,9 +28,9 @@ from domain.retry import BackoffPolicy
 from domain.submission import BatchDraft, JobDraft
 from services.adapters.batching import Batcher
 from services.adapters.bus import Bus, Delivery, Message, Verdict
+from services.adapters.lifecycle import Service
 from services.adapters.locks import Locks
 from services.adapters.logging import get_logger
-from services.adapters.relay import RelayInProcess, RelayProcess
 from services.adapters.replies import accept, refuse
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
@@ -86,7 +86,7 @@ def check_routing_key(delivery: Delivery, expected: str) -> None:
 
 class DispatcherService:
     def __init__(
-        self, settings: Settings, store: EventStore, bus: Bus, locks: Locks, relay: RelayProcess | RelayInProcess
+        self, settings: Settings, store: EventStore, bus: Bus, locks: Locks, relay: Service
     ) -> None:
         self.settings = settings
         self.store = store

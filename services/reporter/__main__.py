@@ -1,6 +1,6 @@
 """`python -m services.reporter`: the same as `batchq run reporter`."""
 
-from services.cli.main import main
+from services.reporter.bootstrap import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(["run", "reporter"]))
+    raise SystemExit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.adapters.amqp import AmqpBus
 from services.adapters.bus import Bus
+from services.adapters.lifecycle import run_service
 from services.adapters.locks import Locks, PostgresLocks
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
@@ -23,3 +24,8 @@ def build(
     bus = bus or AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     locks = locks or PostgresLocks(settings.database_url, settings.database_schema)
     return WorkerService(settings, store, bus, locks, handlers)
+
+
+def main() -> int:
+    """`python -m services.worker`, and `batchq run worker`."""
+    return run_service(build)

@@ -20,8 +20,8 @@ from contracts import names
 from domain.submission import BatchDraft, JobDraft, create_batch
 from services.adapters.amqp import AmqpBus
 from services.adapters.bus import Delivery, Verdict
-from services.adapters.relay import Relay
 from services.adapters.store import EventStore, UnencodableEventError
+from services.relay.relay import Relay
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,12 @@
 
 - `domain/` is pure: no services, contracts or I/O libraries, no clock, no randomness.
 - `contracts/` never imports `services`.
-- dispatcher, worker and reporter never import one another (they share `services.adapters`).
+- the services (dispatcher, worker, reporter, relay) never import one another (they share
+  `services.adapters`); the adapters import no service and not the CLI.
+- nothing imports the CLI (`services.cli`) but the CLI itself: entry points point inward, each
+  `services/<name>/__main__.py` runs its own bootstrap.
 - only `services/adapters/settings.py` reads the environment.
+- under `domain/` and `services/` no module is over 300 lines and no function over 50.
 
 Each rule is also run on a small synthetic module that breaks it, to prove it can fail.
 """
@@ -17,7 +21,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("dispatcher", "worker", "reporter")
+SERVICES = ("dispatcher", "worker", "reporter", "relay")
+MAX_MODULE_LINES = 300
+MAX_FUNCTION_LINES = 50
 SETTINGS = PurePosixPath("services/adapters/settings.py")
 
 DOMAIN_FORBIDDEN_IMPORTS = (
@@ -97,6 +103,33 @@ def service_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
     ]
 
 
+def adapter_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
+    return [
+        f"{path}:{line} imports {module}"
+        for module, line in imports(tree, path)
+        if within(module, "services") and not within(module, "services.adapters") and module != "services"
+    ]
+
+
+def cli_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
+    if path.parts[:2] == ("services", "cli"):
+        return []
+    return [f"{path}:{line} imports {module}" for module, line in imports(tree, path) if within(module, "services.cli")]
+
+
+def size_violations(tree: ast.AST, path: PurePosixPath, source: str) -> list[str]:
+    found = []
+    lines = len(source.splitlines())
+    if lines > MAX_MODULE_LINES:
+        found.append(f"{path} has {lines} lines (at most {MAX_MODULE_LINES})")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{path}:{node.lineno} {node.name} has {length} lines (at most {MAX_FUNCTION_LINES})")
+    return found
+
+
 def environment_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
     if path == SETTINGS:
         return []
@@ -116,13 +149,18 @@ def environment_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
 
 
 def check(rule: str, path: PurePosixPath, source: str) -> list[str]:
+    tree = ast.parse(source, filename=str(path))
+    if rule == "size":
+        return size_violations(tree, path, source)
     checker = {
         "domain": domain_violations,
         "contracts": contracts_violations,
         "services": service_violations,
+        "adapters": adapter_violations,
+        "cli": cli_violations,
         "environment": environment_violations,
     }[rule]
-    return checker(ast.parse(source, filename=str(path)), path)
+    return checker(tree, path)
 
 
 def modules(*folders: str) -> list[PurePosixPath]:
@@ -154,6 +192,24 @@ def test_contracts_do_not_import_services() -> None:
 
 def test_services_do_not_import_one_another() -> None:
     assert violations("services", modules(*(f"services/{name}" for name in SERVICES))) == []
+
+
+def test_adapters_import_no_service() -> None:
+    assert violations("adapters", modules("services/adapters")) == []
+
+
+def test_nothing_but_the_cli_imports_the_cli() -> None:
+    assert violations("cli", modules("domain", "contracts", "services")) == []
+
+
+def test_every_service_has_an_entry_point_of_its_own() -> None:
+    for name in SERVICES:
+        assert (ROOT / "services" / name / "__main__.py").is_file(), name
+        assert (ROOT / "services" / name / "bootstrap.py").is_file(), name
+
+
+def test_modules_and_functions_stay_small() -> None:
+    assert violations("size", modules("domain", "services")) == []
 
 
 def test_only_the_settings_adapter_reads_the_environment() -> None:
@@ -239,6 +295,23 @@ def test_only_the_settings_adapter_reads_the_environment() -> None:
             "imports services.reporter.mailer",
         ),
         (
+            "services",
+            "services/relay/relay.py",
+            "from services.dispatcher.view import DispatchView\n",
+            "imports services.dispatcher.view",
+        ),
+        ("adapters", "services/adapters/bus.py", "from services.dispatcher import effects\n", "imports services.disp"),
+        ("adapters", "services/adapters/store.py", "from ..cli import views\n", "imports services.cli.views"),
+        ("cli", "services/worker/__main__.py", "from services.cli.main import main\n", "imports services.cli.main"),
+        ("cli", "services/dispatcher/__main__.py", "from ..cli import run\n", "imports services.cli.run"),
+        (
+            "size",
+            "services/worker/runner.py",
+            "def long():\n" + "    x = 1\n" * 50,
+            "services/worker/runner.py:1 long has 51 lines",
+        ),
+        ("size", "domain/job.py", "x = 1\n" * 301, "domain/job.py has 301 lines"),
+        (
             "environment",
             "services/worker/runner.py",
             "import os\nx = os.environ['HOME']\n",
@@ -280,6 +353,10 @@ def test_each_rule_reports_a_module_that_breaks_it(rule: str, path: str, source:
             "from services.adapters import broker\nfrom . import application\n",
         ),
         ("services", "services/worker/runner.py", "from services.worker.handlers import run\n"),
+        ("adapters", "services/adapters/amqp.py", "from services.adapters.bus import Bus\nfrom . import topology\n"),
+        ("cli", "services/cli/run.py", "from services.cli import admin\nfrom services.worker import bootstrap\n"),
+        ("cli", "services/worker/__main__.py", "from services.worker.bootstrap import main\n"),
+        ("size", "services/worker/runner.py", "def short():\n" + "    x = 1\n" * 49 + "x = 1\n" * 250),
         (
             "environment",
             "services/adapters/settings.py",

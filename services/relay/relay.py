@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import sys
 from collections.abc import Awaitable, Callable
 
 import aiormq
@@ -20,12 +17,9 @@ import psycopg
 from eventsourcing.persistence import Notification, PersistenceError
 
 from contracts import names
-from services.adapters.amqp import AmqpBus
 from services.adapters.bus import Bus, Message
 from services.adapters.envelopes import dumps, envelope_of_stored, routing_key
-from services.adapters.locks import RELAY_KEY, PostgresLocks
-from services.adapters.logging import configure, get_logger
-from services.adapters.settings import Settings
+from services.adapters.logging import get_logger
 from services.adapters.store import EventStore
 from services.adapters.topology import REQUIRED_EVENT_TYPES
 
@@ -132,92 +126,3 @@ class RelayInProcess:
         self.stopping.set()
         if self.task is not None:
             await self.task
-
-
-class RelayProcess:
-    """The relay in a process of its own, started and watched over by the dispatcher.
-
-    It publishes three events per job; sharing a process (and so a GIL) with the
-    dispatcher, it would be the slowest step of every batch. The child takes the
-    relay's own leadership lock, so two dispatchers never run two relays.
-    """
-
-    RESTART_SECONDS = 1.0
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.process: asyncio.subprocess.Process | None = None
-        self.watcher: asyncio.Task[None] | None = None
-        self.stopping = False
-
-    async def start(self) -> None:
-        self.stopping = False
-        self.watcher = asyncio.create_task(self._keep_running())
-
-    async def _keep_running(self) -> None:
-        while not self.stopping:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services.adapters.relay", env=self.settings.child_environment()
-            )
-            code = await self.process.wait()
-            if not self.stopping:
-                log.error("relay_process_exited", exit_code=code, restart_in=self.RESTART_SECONDS)
-                await asyncio.sleep(self.RESTART_SECONDS)
-
-    async def stop(self) -> None:
-        self.stopping = True
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout=10)
-            except TimeoutError:
-                self.process.kill()
-        if self.watcher is not None:
-            await self.watcher
-
-
-async def _stop_when_orphaned(stopping: asyncio.Event) -> None:
-    """A dispatcher killed with SIGKILL cannot stop its relay: the relay notices and goes."""
-    parent = os.getppid()
-    while os.getppid() == parent:
-        await asyncio.sleep(1.0)
-    log.warning("relay_orphaned", parent=parent)
-    stopping.set()
-
-
-async def _stop_when_lost(locks: PostgresLocks, stopping: asyncio.Event) -> None:
-    await locks.lost()
-    stopping.set()
-
-
-async def serve_relay(settings: Settings) -> None:
-    """`python -m services.adapters.relay`: lead, then relay until SIGTERM."""
-    store = EventStore.postgres(settings.database_url, schema=settings.database_schema)
-    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
-    locks = PostgresLocks(settings.database_url, settings.database_schema)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    await bus.connect()
-    orphan_watch = asyncio.create_task(_stop_when_orphaned(stopping))
-    watches = [orphan_watch]
-
-    async def lead() -> None:
-        await locks.lead(RELAY_KEY)
-        # A relay whose lock connection dropped may have a successor already: it
-        # stops, and the dispatcher starts a new one that waits for the lock.
-        watches.append(asyncio.create_task(_stop_when_lost(locks, stopping)))
-
-    try:
-        await Relay(store, bus).run(stopping, leadership=lead)
-    finally:
-        for watch in watches:
-            watch.cancel()
-        await bus.close()
-        await locks.close()
-
-
-if __name__ == "__main__":
-    configure(Settings.from_env().log_level)
-    asyncio.run(serve_relay(Settings.from_env()))
