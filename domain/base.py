@@ -8,6 +8,7 @@ stored history.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -57,6 +58,18 @@ class BatchqCreated(Aggregate.Created, ProvenanceFields):
         aggregate.trace_id = self.trace_id
         aggregate.batch_id = self.batch_id
         aggregate.schema_version = self.schema_version
+
+
+def fold(events: Iterable[Aggregate.Event]) -> dict[UUID, Any]:
+    """Aggregates rebuilt from their events, in the order given: the one way batchq replays history.
+
+    The store loads with it, `status --at` folds the events up to a moment with
+    it, and the demo follows a live log with it.
+    """
+    aggregates: dict[UUID, Any] = {}
+    for event in events:
+        aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+    return aggregates
 
 
 class BatchqAggregate(Aggregate):

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from uuid import UUID
 
 from domain.errors import InvalidDependenciesError
-from domain.states import JobStatus
 
 
 def check_graph(depends_on: Mapping[UUID, Sequence[UUID]]) -> None:
@@ -67,9 +66,9 @@ def dependents_index(depends_on: Mapping[UUID, Sequence[UUID]]) -> dict[UUID, li
     return index
 
 
-def is_ready(deps: Iterable[UUID], status_of: Callable[[UUID], JobStatus], done: Callable[[UUID], bool]) -> bool:
-    """Every dependency COMPLETED (or skipped because its item was already done)."""
-    return all(status_of(dep) is JobStatus.COMPLETED or done(dep) for dep in deps)
+def is_ready(deps: Iterable[UUID], done: Callable[[UUID], bool]) -> bool:
+    """Every dependency done (`domain.states.is_done`: COMPLETED, or skipped as already done)."""
+    return all(done(dep) for dep in deps)
 
 
 def transitive_dependents(root: UUID, dependents_of: Callable[[UUID], Sequence[UUID]]) -> list[UUID]:

@@ -31,7 +31,7 @@ class Situation:
     """The facts about one job that its next step depends on."""
 
     status: JobStatus
-    skipped_as_done: bool = False
+    done: bool = False  # domain.states.is_done
     batch_deleted: bool = False
     ready: bool = False  # every dependency done (only asked of PENDING jobs)
     not_before: datetime | None = None
@@ -51,7 +51,7 @@ def next_step(job: Situation, now: datetime) -> Step:
             return Step.RETRY_AUTOMATICALLY
         # With one attempt a failure waits for an admin; with more, the budget is spent.
         return Step.ABANDON if job.max_attempts > 1 else Step.CANCEL_DEPENDENTS
-    if job.status is JobStatus.COMPLETED or job.skipped_as_done:
+    if job.done:
         return Step.RELEASE_DEPENDENTS
     if job.status in (JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.ABANDONED):
         return Step.CANCEL_DEPENDENTS

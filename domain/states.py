@@ -35,3 +35,11 @@ SETTLED_JOB_STATES = frozenset(
 TERMINAL_JOB_STATES = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.ABANDONED})
 
 FINAL_BATCH_STATES = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.DELETED})
+
+
+def is_done(status: JobStatus, skipped_as_done: bool = False) -> bool:
+    """The job's work is done: COMPLETED, or SKIPPED because its item was already done.
+
+    What a dependent waits for, and what a batch needs of every job to be COMPLETED.
+    """
+    return status is JobStatus.COMPLETED or (status is JobStatus.SKIPPED and skipped_as_done)

@@ -8,6 +8,7 @@ from domain.job.aggregate import Job, submit_job
 from domain.job.events import (
     INFRASTRUCTURE_ERRORS,
     MAX_FREE_ATTEMPTS,
+    OUTCOME_STATES,
     JobAbandoned,
     JobCancelled,
     JobCompleted,
@@ -24,6 +25,7 @@ from domain.job.events import (
 __all__ = [
     "INFRASTRUCTURE_ERRORS",
     "MAX_FREE_ATTEMPTS",
+    "OUTCOME_STATES",
     "Job",
     "JobAbandoned",
     "JobCancelled",

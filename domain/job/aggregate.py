@@ -27,7 +27,7 @@ from domain.job.events import (
     JobStuck,
     JobSubmitted,
 )
-from domain.states import TERMINAL_JOB_STATES, JobStatus
+from domain.states import TERMINAL_JOB_STATES, JobStatus, is_done
 
 
 class Job(BatchqAggregate):
@@ -61,6 +61,10 @@ class Job(BatchqAggregate):
     def attempts_spent(self) -> int:
         """Attempts that count against `max_attempts` since the last manual retry."""
         return self.attempts - self.attempt_floor - self.free_attempts
+
+    @property
+    def done(self) -> bool:
+        return is_done(self.status, self.skipped_as_done)
 
     @property
     def skipped_as_done(self) -> bool:

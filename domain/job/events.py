@@ -203,3 +203,15 @@ class JobStuck(BatchqEvent):
 
     def apply(self, job: Job) -> None:
         job.stuck_attempt = self.attempt
+
+
+# The state each outcome event leaves a job in: what a reader following only
+# outcomes (a progress bar) needs, without replaying each job's whole history.
+OUTCOME_STATES: dict[type[BatchqEvent], JobStatus] = {
+    JobCompleted: JobStatus.COMPLETED,
+    JobFailed: JobStatus.FAILED,
+    JobCancelled: JobStatus.CANCELLED,
+    JobSkipped: JobStatus.SKIPPED,
+    JobAbandoned: JobStatus.ABANDONED,
+    JobRetried: JobStatus.PENDING,
+}

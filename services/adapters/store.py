@@ -27,6 +27,7 @@ import domain.batch
 import domain.item
 import domain.job
 import domain.queue  # noqa: F401  (importing registers every pinned event topic)
+from domain.base import fold
 from domain.errors import NotFoundError, UnrepresentableError
 from services.adapters.addresses import redact
 from services.adapters.event_log import log_appended
@@ -197,11 +198,8 @@ class EventStore:
 
     def get_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Any]:
         """Rebuild many aggregates with one query per thousand ids."""
-        aggregates: dict[UUID, Any] = {}
-        for stored in self.dialect.select_events(list(aggregate_ids)):
-            event = self.app.mapper.to_domain_event(stored)
-            aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
-        return aggregates
+        to_event = self.app.mapper.to_domain_event
+        return fold(to_event(stored) for stored in self.dialect.select_events(list(aggregate_ids)))
 
     def history(self, aggregate_ids: Iterable[UUID], until: datetime | None = None) -> list[Recorded]:
         """Every event of these aggregates in store order, optionally up to a time."""

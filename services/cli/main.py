@@ -21,6 +21,7 @@ from uuid import UUID
 
 import orjson
 
+from domain.states import FINAL_BATCH_STATES
 from services.adapters import logging as batchq_logging
 from services.adapters.addresses import redact
 from services.adapters.amqp import AmqpBus
@@ -34,7 +35,6 @@ from services.adapters.store import (
 from services.cli import admin, run, views
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-FINAL = {"COMPLETED", "FAILED", "DELETED"}
 
 
 def _time(value: str) -> datetime:
@@ -204,7 +204,7 @@ def follow(store: EventStore, batch_id: UUID) -> int:
             tty = sys.stderr.isatty()
             print("\r" + line if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
             shown = (settled, status)
-        if status in FINAL:
+        if status in FINAL_BATCH_STATES:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
             print(f"batch {batch_id} {status}")

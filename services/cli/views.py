@@ -11,29 +11,27 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.base import fold
 from domain.batch import Batch
-from domain.job import JobError
+from domain.job import OUTCOME_STATES, JobError
+from domain.states import SETTLED_JOB_STATES, JobStatus
 from services.adapters.envelopes import envelope, envelope_of_stored, occurred_at
 from services.adapters.store import EventStore, NotFoundError, Recorded
 
 
-def fold(records: Iterable[Recorded]) -> dict[UUID, Any]:
-    aggregates: dict[UUID, Any] = {}
-    for record in records:
-        event = record.event
-        aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
-    return aggregates
+def fold_recorded(records: Iterable[Recorded]) -> dict[UUID, Any]:
+    return fold(record.event for record in records)
 
 
 def load_batch(store: EventStore, batch_id: UUID, at: datetime | None = None) -> tuple[Batch, dict[UUID, Any]]:
     if at is None:
         batch: Batch = store.get(batch_id, "batch")
         return batch, store.get_many(batch.job_uuids)
-    folded = fold(store.history([batch_id], until=at))
+    folded = fold_recorded(store.history([batch_id], until=at))
     if batch_id not in folded:
         raise NotFoundError("batch", batch_id)
     batch = folded[batch_id]
-    return batch, fold(store.history(batch.job_uuids, until=at))
+    return batch, fold_recorded(store.history(batch.job_uuids, until=at))
 
 
 def status_document(batch: Batch, jobs: dict[UUID, Any]) -> dict[str, Any]:
@@ -103,11 +101,7 @@ def event_line(env: dict[str, Any]) -> str:
     return f"{env['position']:>8}  {env['occurred_at']}  {env['type']:30} {env['aggregate_id']}{detail}"
 
 
-OUTCOME_TOPICS = tuple(
-    f"batchq:{name}"
-    for name in ("JobCompleted", "JobFailed", "JobCancelled", "JobSkipped", "JobAbandoned", "JobRetried")
-)
-SETTLING_EVENTS = frozenset({"JobCompleted", "JobFailed", "JobCancelled", "JobSkipped", "JobAbandoned"})
+OUTCOME_TOPICS = tuple(f"batchq:{event_class.__name__}" for event_class in OUTCOME_STATES)
 
 
 class BatchProgress:
@@ -124,16 +118,16 @@ class BatchProgress:
         if not history:
             raise NotFoundError("batch", batch_id)
         self.position = history[0].position
-        self.total = len(fold(history)[batch_id].job_uuids)
-        self.last_event: dict[UUID, str] = {}
+        self.total = len(fold_recorded(history)[batch_id].job_uuids)
+        self.states: dict[UUID, JobStatus] = {}
 
     def poll(self) -> tuple[int, int, str]:
         """(settled, total, batch status) now."""
         while records := self.store.read(self.position, 10_000, topics=OUTCOME_TOPICS):
             for record in records:
                 if getattr(record.event, "batch_id", None) == self.batch_id:
-                    self.last_event[record.event.originator_id] = type(record.event).__name__
+                    self.states[record.event.originator_id] = OUTCOME_STATES[type(record.event)]
             self.position = records[-1].position
-        settled = sum(1 for name in self.last_event.values() if name in SETTLING_EVENTS)
-        status = fold(self.store.history([self.batch_id]))[self.batch_id].status.value
+        settled = sum(1 for state in self.states.values() if state in SETTLED_JOB_STATES)
+        status = fold_recorded(self.store.history([self.batch_id]))[self.batch_id].status.value
         return settled, self.total, status

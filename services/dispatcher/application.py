@@ -204,7 +204,7 @@ class Dispatcher(Intake, AdminCommands):
         waiting = job.status is JobStatus.PENDING
         return Situation(
             status=job.status,
-            skipped_as_done=job.skipped_as_done,
+            done=job.done,
             batch_deleted=waiting and self._batch_deleted(job),
             ready=waiting and self._ready(job, known),
             not_before=job.not_before,
@@ -218,13 +218,10 @@ class Dispatcher(Intake, AdminCommands):
         return self.view.status_of(job_uuid) is JobStatus.PENDING
 
     def _ready(self, job: Job, known: dict[UUID, Job]) -> bool:
-        def status_of(dep: UUID) -> JobStatus:
-            return known[dep].status if dep in known else self.view.status_of(dep)
-
         def done(dep: UUID) -> bool:
-            return known[dep].skipped_as_done if dep in known else self.view.done(dep)
+            return known[dep].done if dep in known else self.view.done(dep)
 
-        return is_ready(job.depends_on, status_of, done)
+        return is_ready(job.depends_on, done)
 
     def _batch_deleted(self, job: Job) -> bool:
         entry = self.view.batches.get(job.batch_id)

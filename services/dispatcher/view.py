@@ -59,8 +59,7 @@ class DispatchView:
             for dep in job.depends_on:
                 self.dependents.setdefault(dep, []).append(job.id)
             self._count(entry, None)
-        done = job.status is JobStatus.COMPLETED or job.skipped_as_done
-        return self._move(entry, job.status, job.version, done, job.not_before)
+        return self._move(entry, job.status, job.version, job.done, job.not_before)
 
     def observe_completion(self, job_uuid: UUID, version: int) -> bool:
         """A JobCompleted heard on the bus, taken in without loading the job."""

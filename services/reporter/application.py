@@ -13,7 +13,7 @@ from uuid import UUID
 
 from domain.batch import REPORTING_STATES, Batch
 from domain.job import Job
-from domain.states import BatchStatus, JobStatus
+from domain.states import BatchStatus
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore
 from services.reporter.mailer import Mailer
@@ -39,7 +39,7 @@ class Reporter:
                 return None
             jobs: dict[str, Job] = {str(k): v for k, v in self.store.get_many(batch.job_uuids).items()}
             states = {job_uuid: job.status.value for job_uuid, job in jobs.items()}
-            done = sum(1 for job in jobs.values() if job.status is JobStatus.COMPLETED or job.skipped_as_done)
+            done = sum(1 for job in jobs.values() if job.done)
             plan = batch.plan_report(states, done)
             now = self.clock()
             ident = message_id(batch)

@@ -69,13 +69,10 @@ class WorkerApplication:
         pending = {i: j for i, j in found.items() if j.status is JobStatus.PENDING and j.due(now)}
         dependencies = self.store.get_many({d for job in pending.values() for d in job.depends_on})
 
-        def status_of(dep: UUID) -> JobStatus:
-            return dependencies[dep].status if dep in dependencies else JobStatus.PENDING
-
         def done(dep: UUID) -> bool:
-            return dep in dependencies and dependencies[dep].skipped_as_done
+            return dep in dependencies and dependencies[dep].done
 
-        ready = {i: j for i, j in pending.items() if is_ready(j.depends_on, status_of, done)}
+        ready = {i: j for i, j in pending.items() if is_ready(j.depends_on, done)}
         return Claimable(ready, paused=False, queue_version=queue_version)
 
     def start(self, jobs: list[Job], queue_version: int) -> list[Job]:

@@ -20,7 +20,7 @@ from domain.dependencies import (
     transitive_dependents,
 )
 from domain.errors import InvalidDependenciesError
-from domain.states import JobStatus
+from domain.states import JobStatus, is_done
 from domain.submission import JobDraft, create_batch
 from tests.unit.domain.builders import at, draft, job_id
 
@@ -142,8 +142,8 @@ DONE = {J4}  # J4 was skipped because its item was already done
     ids=["no-dependencies", "completed", "completed-and-skipped-as-done", "one-pending", "failed"],
 )
 def test_job_is_ready_when_every_dependency_is_done(deps: list[UUID], ready: bool) -> None:
-    assert is_ready(deps, STATUS.__getitem__, DONE.__contains__) is ready
+    assert is_ready(deps, lambda job: is_done(STATUS[job], job in DONE)) is ready
 
 
 def test_job_skipped_without_being_done_does_not_make_its_dependents_ready() -> None:
-    assert not is_ready([J4], STATUS.__getitem__, lambda job: False)
+    assert not is_ready([J4], lambda job: is_done(STATUS[job], skipped_as_done=False))

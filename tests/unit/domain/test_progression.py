@@ -25,8 +25,8 @@ CASES: list[tuple[str, Situation, Step]] = [
     ("a failure that used its budget is abandoned", Situation(FAILED, max_attempts=3), Step.ABANDON),
     ("a lost worker's one-attempt job is retried free", Situation(FAILED, may_retry_automatically=True), Step.RETRY_AUTOMATICALLY),  # noqa: E501
     ("a one-attempt failure waits for an admin and cancels its dependents", Situation(FAILED), Step.CANCEL_DEPENDENTS),
-    ("a completed job releases its dependents", Situation(COMPLETED), Step.RELEASE_DEPENDENTS),
-    ("a job skipped as done releases its dependents", Situation(SKIPPED, skipped_as_done=True), Step.RELEASE_DEPENDENTS),  # noqa: E501
+    ("a completed job releases its dependents", Situation(COMPLETED, done=True), Step.RELEASE_DEPENDENTS),
+    ("a job skipped as done releases its dependents", Situation(SKIPPED, done=True), Step.RELEASE_DEPENDENTS),
     ("a job skipped after a failed owner cancels its dependents", Situation(SKIPPED), Step.CANCEL_DEPENDENTS),
     ("a cancelled job cancels its dependents", Situation(CANCELLED), Step.CANCEL_DEPENDENTS),
     ("an abandoned job cancels its dependents", Situation(ABANDONED), Step.CANCEL_DEPENDENTS),

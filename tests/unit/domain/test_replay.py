@@ -26,7 +26,7 @@ DONE_ITEM = {"key": "release-41", "version": 1, "target": "retailer-x"}
 
 def report(batch: Batch, jobs: list[Job], message_id: str, minute: int) -> None:
     states = {str(job.id): job.status.value for job in jobs}
-    done = sum(job.status.value == "COMPLETED" or job.skipped_as_done for job in jobs)
+    done = sum(job.done for job in jobs)
     batch.conclude(batch.plan_report(states, done), message_id, at(minute))
 
 

@@ -18,7 +18,7 @@ from domain.batch import Batch, submit_batch
 from domain.errors import IllegalTransitionError
 from domain.job import Job
 from domain.reporting import ReportPlan
-from domain.states import BatchStatus, JobStatus
+from domain.states import BatchStatus
 from domain.submission import JobDraft, create_batch
 from domain.tally import JobTally
 from tests.unit.domain.builders import HANDLER_ERROR, at, draft, job_id, new_events
@@ -63,7 +63,7 @@ class SeedRun:
     def report(self) -> ReportPlan:
         """The reporter: plan the report from the jobs as they are, then conclude."""
         job_states = {str(job.id): job.status.value for job in self.jobs.values()}
-        done = sum(job.status is JobStatus.COMPLETED or job.skipped_as_done for job in self.jobs.values())
+        done = sum(job.done for job in self.jobs.values())
         plan = self.batch.plan_report(job_states, done)
         self.batch.conclude(plan, f"<report-{self.minute}@batchq>", self.now())
         return plan

@@ -135,11 +135,8 @@ class BatchHistory(RuleBasedStateMachine):
     def attempt(self, job: Job, stale: bool) -> int:
         return job.attempts - 1 if stale else job.attempts
 
-    def done(self, job_uuid: UUID) -> bool:
-        return self.by_id[job_uuid].skipped_as_done
-
     def ready(self, job: Job) -> bool:
-        return is_ready(job.depends_on, lambda j: self.by_id[j].status, self.done)
+        return is_ready(job.depends_on, lambda j: self.by_id[j].done)
 
     def accepts_retries(self) -> bool:
         return self.batch.status not in REPORTING_STATES and self.batch.status is not BatchStatus.DELETED
@@ -285,7 +282,7 @@ class BatchHistory(RuleBasedStateMachine):
     @rule()
     def report_and_conclude(self) -> None:
         job_states = {str(job.id): job.status.value for job in self.jobs}
-        done = sum(job.status is JobStatus.COMPLETED or job.skipped_as_done for job in self.jobs)
+        done = sum(job.done for job in self.jobs)
         reports_before = len(self.batch.reports)
         plans = []
 
