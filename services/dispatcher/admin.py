@@ -51,12 +51,11 @@ class AdminCommands(Part):
         job: Job = self.store.get(job_uuid, "job")
         self._ensure_tracked(job)
         job.cancel(f"cancelled by {requested_by}", self.clock())
+        # Asked before reacting: a batch whose every job settles here leaves the view.
+        dependents = transitive_dependents(job_uuid, self.view.dependents_of)
         effects = self._react([job])
-        cancelled = [
-            j
-            for j in transitive_dependents(job_uuid, self.view.dependents_of)
-            if self.view.status_of(j) is JobStatus.CANCELLED
-        ]
+        now_cancelled = {j for j, d in self.store.get_many(dependents).items() if d.status is JobStatus.CANCELLED}
+        cancelled = [j for j in dependents if j in now_cancelled]
         effects.result = {
             "job_uuid": str(job_uuid),
             "status": "CANCELLED",

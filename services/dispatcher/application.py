@@ -166,9 +166,12 @@ class Dispatcher(Intake, AdminCommands):
         known: dict[UUID, Job] = {j.id: j for j in jobs}
         effects = Effects()
         work = list(jobs)
+        decided: set[tuple[UUID, int]] = set()  # a job reached twice in one state is decided once
         while work:
             job = work.pop()
-            work.extend(self._next_steps(job, known, now, effects))
+            if (job.id, job.version) not in decided:
+                decided.add((job.id, job.version))
+                work.extend(self._next_steps(job, known, now, effects))
         changed = [j for j in known.values() if j.pending_events]
         self.store.save(*changed)
         for job in known.values():  # only saved state enters the view
