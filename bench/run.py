@@ -27,6 +27,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import aio_pika
 import orjson
@@ -98,7 +99,7 @@ async def publish_submission(amqp_url: str, body: bytes) -> tuple[float, asyncio
     exchange = await channel.get_exchange("batchq.manifests", ensure=True)
     message = aio_pika.Message(
         body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        reply_to=replies.name, correlation_id=uuid.uuid4().hex,
+        reply_to=replies.name, correlation_id=uuid.uuid4().hex, user_id=unquote(urlparse(amqp_url).username or "guest"),
     )
     published_at = time.time()
     await exchange.publish(message, "submit", mandatory=True, timeout=60)

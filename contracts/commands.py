@@ -18,8 +18,12 @@ from pydantic import Field, StringConstraints, model_validator
 from contracts.base import SCHEMA_VERSION, Identifier, SchemaVersion, WireModel
 from contracts.errors import ErrorCode
 from contracts.names import CommandName
+from domain.access import Role
 
 Reason = Annotated[str, StringConstraints(max_length=2000)]
+# A RabbitMQ user name as batchq accepts it for a principal.
+Principal = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")]
+TenantOrEvery = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z0-9][a-z0-9_-]{0,62})$")]
 
 
 class _CommandBase(WireModel):
@@ -73,8 +77,27 @@ class ResumeQueue(_CommandBase):
     reason: Reason | None = None
 
 
+class _RoleCommand(_CommandBase):
+    principal: Principal
+    role: Role
+    tenant: TenantOrEvery = "*"
+    reason: Reason = ""
+
+
+class GrantRole(_RoleCommand):
+    """Give a principal a role for one tenant or every tenant (`*`); operators only."""
+
+    command: Literal[CommandName.GRANT_ROLE] = CommandName.GRANT_ROLE
+
+
+class RevokeRole(_RoleCommand):
+    """Take a role back; operators only, and never the last operator's."""
+
+    command: Literal[CommandName.REVOKE_ROLE] = CommandName.REVOKE_ROLE
+
+
 Command = Annotated[
-    RetryJob | CancelJob | DeleteBatch | UpdateReporting | PauseQueue | ResumeQueue,
+    RetryJob | CancelJob | DeleteBatch | UpdateReporting | PauseQueue | ResumeQueue | GrantRole | RevokeRole,
     Field(discriminator="command"),
 ]
 

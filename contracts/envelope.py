@@ -47,6 +47,11 @@ class AggregateType(StrEnum):
     JOB = "job"
     QUEUE = "queue"
     ITEM = "item"  # the owner of a released item (target, key, version)
+    ACCESS = "access"  # grants of roles to principals (tenant `batchq`)
+
+
+# Events about the installation rather than one batch: they carry no batch_id.
+UNBATCHED = frozenset({AggregateType.QUEUE, AggregateType.ACCESS})
 
 
 class EventEnvelope(WireModel):
@@ -75,7 +80,7 @@ class EventEnvelope(WireModel):
 
     @model_validator(mode="after")
     def _batch_id_unless_queue(self) -> EventEnvelope:
-        if self.batch_id is None and self.aggregate_type is not AggregateType.QUEUE:
+        if self.batch_id is None and self.aggregate_type not in UNBATCHED:
             raise PydanticCustomError(
                 "batch_id_required",
                 "batch_id is required for a {aggregate_type} event",

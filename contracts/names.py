@@ -56,6 +56,8 @@ class CommandName(StrEnum):
     UPDATE_REPORTING = "update_reporting"
     PAUSE_QUEUE = "pause_queue"
     RESUME_QUEUE = "resume_queue"
+    GRANT_ROLE = "grant_role"
+    REVOKE_ROLE = "revoke_role"
 
 
 class Pool(StrEnum):

@@ -183,6 +183,15 @@ class AccessGrants(BatchqAggregate):
         return sorted(g for g in self.grants if g.principal == principal)
 
 
+def first_operator(access: AccessGrants | None, principal: str, now: datetime) -> AccessGrants | None:
+    """On an installation with no operator yet, `principal` becomes one (for every tenant); else None."""
+    access = access or create_access(now)
+    if any(grant.role is Role.OPERATOR for grant in access.grants):
+        return None
+    access.grant(Grant(principal, Role.OPERATOR, EVERY_TENANT), principal, "the first operator (batchq migrate)", now)
+    return access
+
+
 def create_access(now: datetime) -> AccessGrants:
     return AccessGrants._begin(
         AccessCreated, ACCESS_ID, now, tenant=SYSTEM_TENANT, user_id=SYSTEM_TENANT, trace_id="", batch_id=None

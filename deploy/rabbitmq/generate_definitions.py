@@ -29,10 +29,17 @@ DEFINITIONS = Path(__file__).resolve().parent / "definitions.json"
 VHOST = "/"
 RABBITMQ_VERSION = "3.13.7"
 SERVICE_RESOURCES = r"^(batchq\..*|amq\..*)$"  # its queues, replies, server-named queues
+# Everything of batchq but the events exchange: only the relay may publish facts (CONTRACT v1.1).
+NOT_EVENTS = r"^(?!batchq\.events$)(batchq\..*|amq\..*)$"
+REPLIES = r"^amq\.gen.*$"  # a client's exclusive reply queue
 USERS = {  # name: (tags, configure, write, read)
-    "batchq-admin": (["administrator"], ".*", ".*", ".*"),
-    "batchq-service": (["monitoring"], SERVICE_RESOURCES, SERVICE_RESOURCES, SERVICE_RESOURCES),
+    "batchq-admin": (["administrator"], ".*", ".*", ".*"),  # RabbitMQ's own administrator (its UI)
+    "batchq-service": (["monitoring"], SERVICE_RESOURCES, NOT_EVENTS, SERVICE_RESOURCES),
+    "batchq-relay": ([], SERVICE_RESOURCES, r"^batchq\.events$", SERVICE_RESOURCES),
+    # The HTTP API publishes commands as each token's principal: RabbitMQ's impersonator tag.
+    "batchq-api": (["impersonator"], REPLIES, r"^(batchq\.commands|amq\.default)$", REPLIES),
     "batchq-producer": ([], "^$", r"^batchq\.manifests$", "^$"),
+    "batchq-tenant-admin": ([], REPLIES, r"^batchq\.commands$", REPLIES),
     "batchq-auditor-acme": (
         [],
         r"^batchq\.audit\.acme\..*$",

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import aio_pika
 import aiormq
@@ -35,14 +36,20 @@ class BrokerUnavailableError(SetupError):
         super().__init__(f"cannot reach {address} (BATCHQ_AMQP_URL): {cause}")
 
 
-def _properties(message: Message) -> aiormq.spec.Basic.Properties:
+def _properties(message: Message, principal: str) -> aiormq.spec.Basic.Properties:
     return aiormq.spec.Basic.Properties(
         content_type="application/json",
         delivery_mode=2,  # persistent
         headers=message.headers or None,
         reply_to=message.reply_to,
         correlation_id=message.correlation_id,
+        user_id=message.user_id or principal,
     )
+
+
+def principal_of(url: str) -> str:
+    """The RabbitMQ user an AMQP URL logs in as (the broker's default when it names none)."""
+    return unquote(urlparse(url).username or "guest")
 
 
 @contextlib.contextmanager
@@ -66,6 +73,7 @@ def _log_return(_channel: object, message: AbstractIncomingMessage) -> None:
 class AmqpBus:
     def __init__(self, url: str, *, queue_type: str = "quorum") -> None:
         self.url = url
+        self.principal = principal_of(url)  # every message it publishes carries it as `user_id`
         self.queue_type = queue_type
         self.connection: AbstractRobustConnection | None = None
         self.channel: AbstractRobustChannel | None = None
@@ -123,7 +131,7 @@ class AmqpBus:
                     m.body,
                     exchange=exchange,
                     routing_key=m.routing_key,
-                    properties=_properties(m),
+                    properties=_properties(m, self.principal),
                     mandatory=mandatory and m.mandatory,
                 )
                 for m in messages[start : start + PUBLISH_SLICE]

@@ -60,6 +60,9 @@ class Message:
     reply_to: str | None = None
     correlation_id: str | None = None
     mandatory: bool = True  # False: no queue bound is normal (an event nobody asked for)
+    # Who publishes it: the AMQP `user_id` property, which RabbitMQ checks against the
+    # connection's user. None: the connection's own user (only an `impersonator` may differ).
+    user_id: str | None = None
 
 
 Handler = Callable[[Delivery], Awaitable[Verdict]]

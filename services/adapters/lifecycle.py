@@ -73,9 +73,10 @@ class ChildProcess:
 
     RESTART_SECONDS = 1.0
 
-    def __init__(self, module: str, settings: Settings) -> None:
+    def __init__(self, module: str, settings: Settings, **environment: str) -> None:
         self.module = module
         self.settings = settings
+        self.environment = environment  # set for the child only, over the settings' own
         self.process: asyncio.subprocess.Process | None = None
         self.watcher: asyncio.Task[None] | None = None
         self.stopping = False
@@ -87,7 +88,7 @@ class ChildProcess:
     async def _keep_running(self) -> None:
         while not self.stopping:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self.module, env=self.settings.child_environment()
+                sys.executable, "-m", self.module, env={**self.settings.child_environment(), **self.environment}
             )
             code = await self.process.wait()
             if not self.stopping:

@@ -28,8 +28,14 @@ def _topic_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(r"^" + r"\.".join(words) + r"$")
 
 
+EMBEDDED_PRINCIPAL = "dev"
+
+
 class MemoryBus:
-    def __init__(self) -> None:
+    def __init__(self, principal: str = EMBEDDED_PRINCIPAL) -> None:
+        # One process, one user: every message is published as `principal`, as RabbitMQ
+        # stamps a connection's user (the embedded mode's operator: see services/cli/embedded.py).
+        self.principal = principal
         self.queues: dict[str, asyncio.Queue[Delivery]] = {}
         self.bindings: dict[str, list[tuple[str, re.Pattern[str] | str]]] = {}
         self.consumers: dict[str, list[asyncio.Task[None]]] = {}
@@ -79,6 +85,7 @@ class MemoryBus:
                     headers=dict(message.headers),
                     reply_to=message.reply_to,
                     correlation_id=message.correlation_id,
+                    user_id=message.user_id or self.principal,
                 )
             )
 

@@ -39,6 +39,11 @@ class Settings:
     manifest_allowed_networks: str = "public"  # CIDRs and `public`: see services/dispatcher/address_policy.py
     max_jobs: int = 200_000
     log_level: str = "info"
+    # The RabbitMQ user the relay publishes as: event messages from anyone else are not acted on.
+    # Empty: the user of BATCHQ_RELAY_AMQP_URL, else of BATCHQ_AMQP_URL (one user for every service).
+    relay_principal: str = ""
+    # Where the relay (the dispatcher's child process) connects, as its own user; empty: BATCHQ_AMQP_URL.
+    relay_amqp_url: str = ""
     dev_dir: Path = Path("batchq-dev")
 
     def child_environment(self) -> dict[str, str]:
@@ -79,5 +84,7 @@ class Settings:
             ),
             max_jobs=_int("BATCHQ_MAX_JOBS", defaults.max_jobs),
             log_level=os.environ.get("BATCHQ_LOG_LEVEL", defaults.log_level),
+            relay_principal=os.environ.get("BATCHQ_RELAY_PRINCIPAL", defaults.relay_principal),
+            relay_amqp_url=os.environ.get("BATCHQ_RELAY_AMQP_URL", defaults.relay_amqp_url),
             dev_dir=Path(os.environ.get("BATCHQ_DEV_DIR", str(defaults.dev_dir))),
         )

@@ -23,10 +23,12 @@ from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoder
 from psycopg import sql
 
+import domain.access
 import domain.batch
 import domain.item
 import domain.job
 import domain.queue  # noqa: F401  (importing registers every pinned event topic)
+from domain.access import ACCESS_ID, first_operator
 from domain.base import fold
 from domain.errors import NotFoundError, UnrepresentableError
 from services.adapters.addresses import redact
@@ -184,6 +186,14 @@ class EventStore:
         """Create the event table and batchq's own tables (idempotent)."""
         self.app.recorder.create_table()  # type: ignore[attr-defined]
         self.dialect.create_tables()
+
+    def ensure_first_operator(self, principal: str, now: datetime) -> bool:
+        """Make `principal` the operator of an installation that has none yet; True if it did."""
+        access = first_operator(self.get_many([ACCESS_ID]).get(ACCESS_ID), principal, now)
+        if access is None:
+            return False
+        self.save(access)
+        return True
 
     def close(self) -> None:
         self.app.close()

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -29,7 +29,7 @@ import structlog
 from services.adapters.lifecycle import serve
 from services.adapters.locks import MemoryLocks
 from services.adapters.logging import get_logger
-from services.adapters.memory_bus import MemoryBus
+from services.adapters.memory_bus import EMBEDDED_PRINCIPAL, MemoryBus
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.cli import admin, demo
@@ -57,6 +57,7 @@ def embedded_settings(settings: Settings) -> Settings:
         stuck_after_seconds=max(10.0, min(settings.stuck_after_seconds, 60.0)),
         retry_base_seconds=min(settings.retry_base_seconds, 0.5),
         retry_cap_seconds=min(settings.retry_cap_seconds, 10.0),
+        relay_principal=EMBEDDED_PRINCIPAL,
     )
 
 
@@ -69,6 +70,7 @@ class Embedded:
         self.store_path = directory / "store.sqlite"
         self.mail_folder = directory / "mail"
         self.store = EventStore.sqlite(self.store_path)
+        self.store.ensure_first_operator(EMBEDDED_PRINCIPAL, datetime.now(UTC))  # one user, who runs it all
         self.bus = MemoryBus()
         self.locks = MemoryLocks()
         store, bus, locks = self.store, self.bus, self.locks

@@ -14,13 +14,14 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import orjson
 
+from domain.access import EVERY_TENANT, Role
 from domain.states import FINAL_BATCH_STATES
 from services.adapters import logging as batchq_logging
 from services.adapters.addresses import redact
@@ -68,6 +69,15 @@ def parser() -> argparse.ArgumentParser:
         sub.add_parser(name).add_argument(arg, type=UUID)
     for name in ("pause", "resume"):
         sub.add_parser(name).add_argument("--reason", default="")
+    for name, verb in (("grant", "give"), ("revoke", "take back")):
+        s = sub.add_parser(name, help=f"{verb} a principal's role (operators only)")
+        s.add_argument("principal")
+        s.add_argument("role", choices=[role.value for role in Role])
+        s.add_argument("--tenant", default=EVERY_TENANT, help="one tenant, or '*' for every tenant (the default)")
+        s.add_argument("--reason", default="")
+    s = sub.add_parser("grants", help="who holds which role (read from the database, as an operator)")
+    s.add_argument("principal", nargs="?")
+    s.add_argument("--json", action="store_true")
     s = sub.add_parser("run", help="run one service until SIGTERM")
     s.add_argument("service", choices=run.SERVICES)
     sub.add_parser("migrate", help="create the event store's tables and the RabbitMQ topology")
@@ -89,8 +99,14 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "delete": lambda a: {"command": "delete_batch", "batch_id": str(a.batch_id)},
     "update-reporting": lambda a: {"command": "update_reporting", "batch_id": str(a.batch_id)},
     "pause": lambda a: {"command": "pause_queue", "reason": a.reason},
+    "grant": lambda a: {"command": "grant_role", **_role_change(a)},
+    "revoke": lambda a: {"command": "revoke_role", **_role_change(a)},
     "resume": lambda a: {"command": "resume_queue", "reason": a.reason},
 }
+
+
+def _role_change(args: argparse.Namespace) -> dict[str, Any]:
+    return {"principal": args.principal, "role": args.role, "tenant": args.tenant, "reason": args.reason}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +156,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
         return asyncio.run(_submit(settings, body, args.wait))
     store = EventStore.from_url(settings.database_url, settings.database_schema)
+    if args.command == "grants":
+        print(views.grants_listing(store, args.principal, as_json=args.json))
+        return EXIT_OK
     if args.command == "status":
         doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))
         print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
@@ -148,11 +167,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    EventStore.postgres(settings.database_url, schema=settings.database_schema, create_tables=True).migrate()
+    store = EventStore.postgres(settings.database_url, schema=settings.database_schema, create_tables=True)
+    store.migrate()
     bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     await bus.close()
     print("migrated: event store tables and RabbitMQ topology are in place")
+    if store.ensure_first_operator(bus.principal, datetime.now(UTC)):
+        print(f"{bus.principal} is the first operator (role operator for every tenant): see `batchq grant`")
     return EXIT_OK
 
 

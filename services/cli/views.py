@@ -11,6 +11,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
+
+from domain.access import ACCESS_ID, AccessGrants
 from domain.base import fold
 from domain.batch import Batch
 from domain.job import OUTCOME_STATES, JobError
@@ -70,6 +73,22 @@ def status_table(doc: dict[str, Any]) -> str:
     if doc["reports"]:
         lines.append("")
         lines.extend(f"report {r['kind']}: {r['status']} at {r['sent_at']}" for r in doc["reports"])
+    return "\n".join(lines)
+
+
+def grants_listing(store: EventStore, principal: str | None, *, as_json: bool) -> str:
+    """Every grant (of one principal), a line each, or a JSON list."""
+    access: AccessGrants | None = store.get_many([ACCESS_ID]).get(ACCESS_ID)
+    grants = sorted(access.grants if access else ())
+    rows = [
+        {"principal": g.principal, "role": g.role.value, "tenant": g.tenant}
+        for g in grants
+        if principal is None or g.principal == principal
+    ]
+    if as_json:
+        return orjson.dumps(rows).decode()
+    lines = [f"{'PRINCIPAL':24}  {'ROLE':9}  TENANT"]
+    lines += [f"{row['principal']:24}  {row['role']:9}  {row['tenant']}" for row in rows]
     return "\n".join(lines)
 
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from contracts.commands import CancelJob, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
+from contracts.commands import (
+    CancelJob,
+    DeleteBatch,
+    GrantRole,
+    PauseQueue,
+    ResumeQueue,
+    RetryJob,
+    RevokeRole,
+    UpdateReporting,
+)
+from domain.access import Action
 from domain.batch import REPORTING_STATES, Batch
 from domain.dependencies import transitive_dependents
 from domain.errors import IllegalTransitionError
@@ -20,13 +30,15 @@ from domain.queue import QUEUE_ID, Queue, create_queue
 from domain.states import SETTLED_JOB_STATES, BatchStatus, JobStatus
 from services.adapters.store import NotFoundError
 from services.dispatcher.effects import Effects, provenance
+from services.dispatcher.grants import GrantCommands
 from services.dispatcher.parts import Part
 
 
 class AdminCommands(Part):
-    def retry_job(self, command: RetryJob, requested_by: str) -> Effects:
+    def retry_job(self, command: RetryJob, requested_by: str | None) -> Effects:
         job_uuid, override, reason = command.job_uuid, command.override, command.reason
         job: Job = self.store.get(job_uuid, "job")
+        self.authorize_on(requested_by, Action.RETRY_JOB, "job", job_uuid, job.tenant)
         batch: Batch = self.store.get(job.batch_id, "batch")
         if batch.status in REPORTING_STATES:
             # The report being written describes this job: retry once it has gone out.
@@ -34,7 +46,7 @@ class AdminCommands(Part):
                 "batch", batch.id, batch.status.value, f"retry job {job_uuid}", "wait until the report has gone out"
             )
         self._ensure_tracked(job)
-        job.retry(requested_by, reason, override, self.clock())
+        job.retry(str(requested_by), reason, override, self.clock())
         if job.item and override:
             from domain.item import item_id
 
@@ -46,9 +58,10 @@ class AdminCommands(Part):
         effects.provenance = provenance(job)
         return effects
 
-    def cancel_job(self, command: CancelJob, requested_by: str) -> Effects:
+    def cancel_job(self, command: CancelJob, requested_by: str | None) -> Effects:
         job_uuid = command.job_uuid
         job: Job = self.store.get(job_uuid, "job")
+        self.authorize_on(requested_by, Action.CANCEL_JOB, "job", job_uuid, job.tenant)
         self._ensure_tracked(job)
         job.cancel(f"cancelled by {requested_by}", self.clock())
         # Asked before reacting: a batch whose every job settles here leaves the view.
@@ -64,10 +77,11 @@ class AdminCommands(Part):
         effects.provenance = provenance(job)
         return effects
 
-    def delete_batch(self, command: DeleteBatch, requested_by: str) -> Effects:
+    def delete_batch(self, command: DeleteBatch, requested_by: str | None) -> Effects:
         batch_id = command.batch_id
         batch: Batch = self.store.get(batch_id, "batch")
-        batch.delete(requested_by, "", self.clock())
+        self.authorize_on(requested_by, Action.DELETE_BATCH, "batch", batch_id, batch.tenant)
+        batch.delete(str(requested_by), "", self.clock())
         self.store.save(batch)
         self.view.set_batch_status(batch_id, BatchStatus.DELETED)
         pending = [j for j in batch.job_uuids if j in self.view.jobs and self._pending(j)]
@@ -76,27 +90,30 @@ class AdminCommands(Part):
         effects.provenance = provenance(batch)
         return effects
 
-    def update_reporting(self, command: UpdateReporting, requested_by: str) -> Effects:
+    def update_reporting(self, command: UpdateReporting, requested_by: str | None) -> Effects:
         batch_id = command.batch_id
         batch: Batch = self.store.get(batch_id, "batch")
+        self.authorize_on(requested_by, Action.UPDATE_REPORTING, "batch", batch_id, batch.tenant)
         # From the store, not the view: the view hears an outcome a moment after it is
         # recorded, and an admin who has just seen the job settle must not be refused.
         jobs = self.store.get_many(batch.job_uuids).values()
         unsettled = sum(1 for job in jobs if job.status not in SETTLED_JOB_STATES)
-        batch.request_update_reporting(requested_by, "", unsettled, self.clock())
+        batch.request_update_reporting(str(requested_by), "", unsettled, self.clock())
         self.store.save(batch)
         self.view.set_batch_status(batch_id, batch.status)
         return Effects(result={"batch_id": str(batch_id), "status": batch.status.value}, provenance=provenance(batch))
 
-    def pause_queue(self, command: PauseQueue, requested_by: str) -> Effects:
+    def pause_queue(self, command: PauseQueue, requested_by: str | None) -> Effects:
+        self.authorize(requested_by, Action.PAUSE_QUEUE)
         queue = self._queue()
-        queue.pause(requested_by, command.reason, self.clock())
+        queue.pause(str(requested_by), command.reason or "", self.clock())
         self.store.save(queue)
         return Effects(result={"paused": True}, provenance=provenance(queue))
 
-    def resume_queue(self, command: ResumeQueue, requested_by: str) -> Effects:
+    def resume_queue(self, command: ResumeQueue, requested_by: str | None) -> Effects:
+        self.authorize(requested_by, Action.RESUME_QUEUE)
         queue = self._queue()
-        queue.resume(requested_by, command.reason, self.clock())
+        queue.resume(str(requested_by), command.reason or "", self.clock())
         self.store.save(queue)
         return Effects(result={"paused": False}, provenance=provenance(queue))
 
@@ -124,4 +141,6 @@ COMMAND_HANDLERS: dict[type, Callable[[Any, Any, str], Effects]] = {
     UpdateReporting: AdminCommands.update_reporting,
     PauseQueue: AdminCommands.pause_queue,
     ResumeQueue: AdminCommands.resume_queue,
+    GrantRole: GrantCommands.grant_role,
+    RevokeRole: GrantCommands.revoke_role,
 }

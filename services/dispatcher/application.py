@@ -26,13 +26,14 @@ from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore
 from services.dispatcher.admin import AdminCommands
 from services.dispatcher.effects import SAVE_ATTEMPTS, Dispatch, Effects
+from services.dispatcher.grants import GrantCommands
 from services.dispatcher.intake import Intake
 from services.dispatcher.view import DispatchView
 
 log = get_logger("batchq.dispatcher")
 
 
-class Dispatcher(Intake, AdminCommands):
+class Dispatcher(Intake, AdminCommands, GrantCommands):
     def __init__(
         self,
         store: EventStore,

@@ -13,6 +13,11 @@ from services.dispatcher.service import DispatcherService
 RELAY_MODULE = "services.relay"  # run as a child process: see services/relay/bootstrap.py
 
 
+def relay_process(settings: Settings) -> ChildProcess:
+    """The relay connects as its own user where one is set: only it may publish on `batchq.events`."""
+    return ChildProcess(RELAY_MODULE, settings, BATCHQ_AMQP_URL=settings.relay_amqp_url or settings.amqp_url)
+
+
 def build(
     settings: Settings,
     *,
@@ -25,7 +30,7 @@ def build(
     store = store or EventStore.postgres(settings.database_url, schema=settings.database_schema)
     bus = bus or AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     locks = locks or PostgresLocks(settings.database_url, settings.database_schema)
-    return DispatcherService(settings, store, bus, locks, relay or ChildProcess(RELAY_MODULE, settings))
+    return DispatcherService(settings, store, bus, locks, relay or relay_process(settings))
 
 
 def main() -> int:

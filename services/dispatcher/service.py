@@ -23,9 +23,11 @@ from contracts.errors import ContractError, ErrorCode
 from contracts.jobs import chunks, encode_job_message
 from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_message_size, content_fingerprint
 from contracts.parsing import decode
+from domain.access import Action
 from domain.errors import DomainError
 from domain.retry import BackoffPolicy
 from domain.submission import BatchDraft, JobDraft
+from services.adapters.authentic import relay_principal, unless_from_relay
 from services.adapters.batching import Batcher
 from services.adapters.bus import Bus, Delivery, Message, Verdict
 from services.adapters.lifecycle import Service
@@ -93,6 +95,7 @@ class DispatcherService:
         self.bus = bus
         self.locks = locks
         self.fetchable = AllowedNetworks.parse(settings.manifest_allowed_networks)
+        self.relay_principal = relay_principal(settings)
         self.limits = Limits(
             max_jobs=settings.max_jobs,
             max_manifest_bytes=settings.max_manifest_bytes,
@@ -193,6 +196,8 @@ class DispatcherService:
             check_routing_key(delivery, names.SUBMIT_ROUTING_KEY)
             check_message_size(len(delivery.body), self.limits)
             submission = decode(Submission, delivery.body)
+            # Before anything is fetched or stored: whoever may not submit for the tenant costs nothing.
+            await self._call(self.app.authorize, delivery.user_id, Action.SUBMIT, submission.tenant)
             jobs = submission.jobs
             if jobs is None:
                 jobs = await fetch_manifest(
@@ -211,7 +216,7 @@ class DispatcherService:
             check_message_size(len(delivery.body), self.limits)
             command: Any = decode(Command, delivery.body)
             check_routing_key(delivery, command.command)
-            requested_by = delivery.user_id or command.user_id or "admin"
+            requested_by = delivery.user_id  # validated by RabbitMQ; never the body's word
             effects = await self._call(COMMAND_HANDLERS[type(command)], self.app, command, requested_by)
         except (ContractError, DomainError) as error:
             return await refuse(self.bus, delivery, error, in_place=self._oversized(delivery))
@@ -230,6 +235,8 @@ class DispatcherService:
         return len(delivery.body) > self.limits.max_message_bytes
 
     async def on_event(self, delivery: Delivery) -> Verdict:
+        if forged := unless_from_relay(delivery, self.relay_principal):
+            return forged
         try:
             heard = EventHeading.from_json(delivery.body)
         except ContractError as error:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from contracts import names
 from contracts.envelope import EventHeading
 from contracts.errors import ContractError
+from services.adapters.authentic import relay_principal, unless_from_relay
 from services.adapters.bus import Bus, Delivery, Verdict
 from services.adapters.logging import get_logger
 from services.adapters.settings import Settings
@@ -28,6 +29,7 @@ def utcnow() -> datetime:
 class ReporterService:
     def __init__(self, settings: Settings, store: EventStore, bus: Bus, mailer: Mailer) -> None:
         self.bus = bus
+        self.relay_principal = relay_principal(settings)
         self.app = Reporter(store, mailer, settings.mail_from, utcnow)
 
     async def start(self) -> None:
@@ -43,6 +45,8 @@ class ReporterService:
         log.info("reporter_stopped")
 
     async def on_event(self, delivery: Delivery) -> Verdict:
+        if forged := unless_from_relay(delivery, self.relay_principal):
+            return forged
         try:
             batch_id = EventHeading.from_json(delivery.body).aggregate_id
         except ContractError as error:

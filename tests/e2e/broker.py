@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -46,6 +47,14 @@ class Received:
         return value.decode() if isinstance(value, bytes) else str(value)
 
 
+AS_CONNECTION_USER = "as the connection's user"
+
+
+def user_of(amqp_url: str) -> str:
+    """The principal a producer on this URL is: RabbitMQ checks `user_id` against it."""
+    return unquote(urlparse(amqp_url).username or "guest")
+
+
 def body_of(document: Any) -> bytes:
     return document if isinstance(document, bytes) else json.dumps(document).encode()
 
@@ -55,9 +64,16 @@ def request(document: Any) -> Request:
 
 
 async def _publish_requests(
-    amqp_url: str, requests: Sequence[Request], exchange: str, routing_key: str, timeout: float, producers: int
+    amqp_url: str,
+    requests: Sequence[Request],
+    exchange: str,
+    routing_key: str,
+    timeout: float,
+    producers: int,
+    user_id: str | None,
 ) -> dict[str, dict[str, Any]]:
     """Publish each request (over `producers` connections at once) and wait for every reply."""
+    user_id = user_of(amqp_url) if user_id == AS_CONNECTION_USER else user_id
     replies: dict[str, dict[str, Any]] = {}
     done = asyncio.Event()
     async with await aio_pika.connect(amqp_url, timeout=10) as listener:
@@ -85,6 +101,7 @@ async def _publish_requests(
                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                                 reply_to=reply_queue.name,
                                 correlation_id=r.correlation_id,
+                                user_id=user_id,
                             ),
                             routing_key,
                             mandatory=True,
@@ -112,9 +129,11 @@ def publish_requests(
     routing_key: str = "submit",
     timeout: float = 60.0,
     producers: int = 1,
+    user_id: str | None = AS_CONNECTION_USER,
 ) -> dict[str, dict[str, Any]]:
-    """The reply to each request, by correlation_id."""
-    return asyncio.run(_publish_requests(amqp_url, requests, exchange, routing_key, timeout, producers))
+    """The reply to each request, by correlation_id; published with the `user_id` property
+    a producer sets (its own user), or none (`user_id=None`)."""
+    return asyncio.run(_publish_requests(amqp_url, requests, exchange, routing_key, timeout, producers, user_id))
 
 
 async def _drain(amqp_url: str, queue_name: str) -> list[Received]:
@@ -195,7 +214,9 @@ async def _publish_raw(amqp_url: str, exchange: str, messages: Sequence[tuple[st
         target = await channel.get_exchange(exchange, ensure=True)
         for routing_key, r in messages:
             await target.publish(
-                aio_pika.Message(r.body, content_type="application/json", correlation_id=r.correlation_id),
+                aio_pika.Message(
+                    r.body, content_type="application/json", correlation_id=r.correlation_id, user_id=user_of(amqp_url)
+                ),
                 routing_key,
                 mandatory=True,
                 timeout=30,

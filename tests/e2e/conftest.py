@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli import Cli
+from tests.e2e.principals import Principals
 from tests.e2e.processes import Processes
+from tests.servers import RabbitServer
 
 FAST_TIMINGS = {
     "BATCHQ_LOG_LEVEL": "info",
@@ -81,3 +83,13 @@ def system(migrated: Cli, processes: Processes) -> Processes:
     """dispatcher, worker and reporter, each started and ready."""
     processes.start_many("dispatcher", "worker", "reporter")
     return processes
+
+
+@pytest.fixture
+def principals(rabbitmq_server: RabbitServer, amqp_url: str) -> Iterator[Principals]:
+    """RabbitMQ users of this test's own in its vhost (`tests/e2e/principals.py`), deleted afterwards."""
+    made = Principals(rabbitmq_server, amqp_url)
+    try:
+        yield made
+    finally:
+        made.remove_all()

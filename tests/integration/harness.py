@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import psycopg
 
-from services.adapters.amqp import AmqpBus
+from services.adapters.amqp import AmqpBus, principal_of
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.dispatcher.bootstrap import build as build_dispatcher
@@ -39,7 +40,9 @@ async def running_system(database_url: str, amqp_url: str, smtp_url: str, **tuni
         retry_base_seconds=0.2,
         **tuning,  # type: ignore[arg-type]
     )
-    EventStore.postgres(database_url, schema=settings.database_schema, create_tables=True).migrate()
+    migrated = EventStore.postgres(database_url, schema=settings.database_schema, create_tables=True)
+    migrated.migrate()
+    migrated.ensure_first_operator(principal_of(amqp_url), datetime.now(UTC))
     services = [build_dispatcher(settings), build_worker(settings), build_reporter(settings)]
     for service in services:
         await service.start()

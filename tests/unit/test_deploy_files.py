@@ -158,7 +158,15 @@ def allows(pattern: str, name: str) -> bool:
 def test_every_user_has_a_sha256_hash_of_the_default_password() -> None:
     hasher, definitions = load_module("hash_password"), load_definitions()
     names = {user["name"] for user in definitions["users"]}
-    assert names == {"batchq-admin", "batchq-service", "batchq-producer", "batchq-auditor-acme"}
+    assert names == {
+        "batchq-admin",
+        "batchq-service",
+        "batchq-relay",
+        "batchq-api",
+        "batchq-producer",
+        "batchq-tenant-admin",
+        "batchq-auditor-acme",
+    }
     for user in definitions["users"]:
         assert user["hashing_algorithm"] == hasher.ALGORITHM
         assert hasher.verify("change-me", user["password_hash"]), user["name"]
@@ -172,6 +180,20 @@ def test_producer_may_only_publish_manifests() -> None:
         assert not allows(producer["write"], other)
     assert not allows(producer["configure"], "batchq.jobs.default")
     assert not allows(producer["read"], "batchq.jobs.default")
+
+
+def test_only_the_relay_may_publish_events() -> None:
+    definitions = load_definitions()
+    writers = [p["user"] for p in definitions["permissions"] if allows(p["write"], "batchq.events")]
+    assert sorted(writers) == ["batchq-admin", "batchq-relay"]  # and RabbitMQ's own administrator
+    service = permission(definitions, "batchq-service")
+    for resource in ("batchq.jobs", "batchq.rejected", "batchq.dispatcher.events", "amq.default"):
+        assert allows(service["write"], resource), resource
+
+
+def test_only_the_api_may_impersonate() -> None:
+    tagged = [u["name"] for u in load_definitions()["users"] if "impersonator" in u["tags"]]
+    assert tagged == ["batchq-api"]
 
 
 def test_acme_auditor_reads_only_acme_events() -> None:

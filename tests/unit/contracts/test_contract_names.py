@@ -80,6 +80,8 @@ def test_a_command_is_routed_under_its_wire_name() -> None:
         "update_reporting",
         "pause_queue",
         "resume_queue",
+        "grant_role",
+        "revoke_role",
     }
     assert CancelJob.model_fields["command"].default is names.CommandName.CANCEL_JOB
 

@@ -24,11 +24,13 @@ from services.dispatcher.view import DispatchView
 from tests.unit.domain.builders import T0, draft
 
 HANDLER_ERROR = JobError("E42", "the handler gave up", "Traceback …", "execution")
+OPERATOR = "root"  # made the first operator, as `batchq migrate` makes the user that runs it
 
 
 class Engine:
     def __init__(self, folder: Path) -> None:
         self.store = EventStore.sqlite(folder / "store.sqlite")
+        self.store.ensure_first_operator(OPERATOR, T0)
         self.now = T0
         self.app = Dispatcher(self.store, DispatchView(), lambda: self.now, lambda: 0.5, BackoffPolicy(1.0, 300.0))
         self.started = self.app.rebuild()  # what start-up found left undone

@@ -56,8 +56,9 @@ def test_a_job_uuid_that_exists_in_another_batch_refuses_the_whole_submission(en
 
 def test_a_dependency_cycle_is_refused_before_anything_is_stored(engine: Engine) -> None:
     cycle = [JobDraft(job_id(1), depends_on=[job_id(2)]), JobDraft(job_id(2), depends_on=[job_id(1)])]
+    before = engine.store.max_position()
 
     with pytest.raises(InvalidDependenciesError):
         engine.submit(draft(cycle))
 
-    assert engine.store.max_position() == 0
+    assert engine.store.max_position() == before

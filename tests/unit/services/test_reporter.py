@@ -12,7 +12,7 @@ from services.dispatcher.admin import COMMAND_HANDLERS
 from services.reporter.application import Reporter
 from services.reporter.mailer import FolderMailer
 from tests.unit.domain.builders import BATCH_ID, draft, job_id
-from tests.unit.services.embedded import HANDLER_ERROR, Engine
+from tests.unit.services.embedded import HANDLER_ERROR, OPERATOR, Engine
 
 J1, J2 = job_id(1), job_id(2)
 
@@ -63,14 +63,14 @@ def test_an_update_report_goes_out_only_when_a_job_changed(engine: Engine, tmp_p
     reporting = reporter(engine, tmp_path / "mail")
     reporting.report(BATCH_ID)
 
-    COMMAND_HANDLERS[UpdateReporting](engine.app, UpdateReporting(batch_id=BATCH_ID), "admin")
+    COMMAND_HANDLERS[UpdateReporting](engine.app, UpdateReporting(batch_id=BATCH_ID), OPERATOR)
     reporting.report(BATCH_ID)  # nothing changed since the last report
     assert len(mails(tmp_path / "mail")) == 1
 
-    COMMAND_HANDLERS[RetryJob](engine.app, RetryJob(job_uuid=J2), "admin")
+    COMMAND_HANDLERS[RetryJob](engine.app, RetryJob(job_uuid=J2), OPERATOR)
     engine.run(J2)
     engine.react()
-    COMMAND_HANDLERS[UpdateReporting](engine.app, UpdateReporting(batch_id=BATCH_ID), "admin")
+    COMMAND_HANDLERS[UpdateReporting](engine.app, UpdateReporting(batch_id=BATCH_ID), OPERATOR)
     outcome = reporting.report(BATCH_ID)
 
     assert outcome is not None and outcome.value == "COMPLETED"
