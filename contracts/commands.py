@@ -19,6 +19,7 @@ from contracts.base import SCHEMA_VERSION, Identifier, SchemaVersion, WireModel
 from contracts.errors import ErrorCode
 from contracts.names import CommandName
 from domain.access import Role
+from domain.quotas import LIMIT_NAMES, Scope
 
 Reason = Annotated[str, StringConstraints(max_length=2000)]
 # A RabbitMQ user name as batchq accepts it for a principal.
@@ -96,8 +97,37 @@ class RevokeRole(_RoleCommand):
     command: Literal[CommandName.REVOKE_ROLE] = CommandName.REVOKE_ROLE
 
 
+QuotaLimit = Annotated[int, Field(ge=0)]
+
+
+class SetQuota(_CommandBase):
+    """Set some of a tenant's or a depositor's quotas (the others stay); operators only."""
+
+    command: Literal[CommandName.SET_QUOTA] = CommandName.SET_QUOTA
+    scope: Scope
+    subject: Identifier
+    max_active_jobs: QuotaLimit | None = None
+    max_jobs_per_batch: QuotaLimit | None = None
+    max_batches_per_day: QuotaLimit | None = None
+    max_retention_days: QuotaLimit | None = None
+    reason: Reason = ""
+
+    @property
+    def limits(self) -> dict[str, int | None]:
+        """The limits this command sets (a field left out is not changed)."""
+        return {name: getattr(self, name) for name in LIMIT_NAMES if name in self.model_fields_set}
+
+
 Command = Annotated[
-    RetryJob | CancelJob | DeleteBatch | UpdateReporting | PauseQueue | ResumeQueue | GrantRole | RevokeRole,
+    RetryJob
+    | CancelJob
+    | DeleteBatch
+    | UpdateReporting
+    | PauseQueue
+    | ResumeQueue
+    | GrantRole
+    | RevokeRole
+    | SetQuota,
     Field(discriminator="command"),
 ]
 

@@ -48,10 +48,11 @@ class AggregateType(StrEnum):
     QUEUE = "queue"
     ITEM = "item"  # the owner of a released item (target, key, version)
     ACCESS = "access"  # grants of roles to principals (tenant `batchq`)
+    QUOTAS = "quotas"  # the quotas of tenants and depositors (tenant `batchq`)
 
 
 # Events about the installation rather than one batch: they carry no batch_id.
-UNBATCHED = frozenset({AggregateType.QUEUE, AggregateType.ACCESS})
+UNBATCHED = frozenset({AggregateType.QUEUE, AggregateType.ACCESS, AggregateType.QUOTAS})
 
 
 class EventEnvelope(WireModel):

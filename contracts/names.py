@@ -58,6 +58,7 @@ class CommandName(StrEnum):
     RESUME_QUEUE = "resume_queue"
     GRANT_ROLE = "grant_role"
     REVOKE_ROLE = "revoke_role"
+    SET_QUOTA = "set_quota"
 
 
 class Pool(StrEnum):

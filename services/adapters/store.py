@@ -23,14 +23,10 @@ from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoder
 from psycopg import sql
 
-import domain.access
-import domain.batch
-import domain.item
-import domain.job
-import domain.queue  # noqa: F401  (importing registers every pinned event topic)
 from domain.access import ACCESS_ID, first_operator
 from domain.base import fold
 from domain.errors import NotFoundError, UnrepresentableError
+from domain.registry import AGGREGATE_MODULES
 from services.adapters.addresses import redact
 from services.adapters.event_log import log_appended
 from services.adapters.setup_errors import SetupError
@@ -38,6 +34,9 @@ from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
 
 APPLICATION_NAME = "batchq"
 
+
+# Every stored event's topic must resolve in any process that reads the store.
+READABLE_AGGREGATES = AGGREGATE_MODULES
 
 class StoreError(Exception):
     """Base of the store's errors."""

@@ -34,6 +34,7 @@ from services.adapters.store import (
     NotFoundError,
 )
 from services.cli import admin, run, views
+from services.cli.quota import quota_command, quota_parsers
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -78,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("grants", help="who holds which role (read from the database, as an operator)")
     s.add_argument("principal", nargs="?")
     s.add_argument("--json", action="store_true")
+    quota_parsers(sub.add_parser("quota", help="a tenant's or a depositor's quotas (operators only)"))
     s = sub.add_parser("run", help="run one service until SIGTERM")
     s.add_argument("service", choices=run.SERVICES)
     sub.add_parser("migrate", help="create the event store's tables and the RabbitMQ topology")
@@ -101,6 +103,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "pause": lambda a: {"command": "pause_queue", "reason": a.reason},
     "grant": lambda a: {"command": "grant_role", **_role_change(a)},
     "revoke": lambda a: {"command": "revoke_role", **_role_change(a)},
+    "quota set": quota_command,
     "resume": lambda a: {"command": "resume_queue", "reason": a.reason},
 }
 
@@ -146,6 +149,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return run.main(args.service, settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "quota":
+        args.command = f"quota {args.quota_command}"
     if args.command in COMMANDS:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
@@ -156,6 +161,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
         return asyncio.run(_submit(settings, body, args.wait))
     store = EventStore.from_url(settings.database_url, settings.database_schema)
+    if args.command == "quota show":
+        print(views.quota_listing(store, args.tenant, args.user, as_json=args.json))
+        return EXIT_OK
     if args.command == "grants":
         print(views.grants_listing(store, args.principal, as_json=args.json))
         return EXIT_OK

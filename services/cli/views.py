@@ -17,6 +17,7 @@ from domain.access import ACCESS_ID, AccessGrants
 from domain.base import fold
 from domain.batch import Batch
 from domain.job import OUTCOME_STATES, JobError
+from domain.quotas import LIMIT_NAMES, QUOTAS_ID, Quotas, Scope
 from domain.states import SETTLED_JOB_STATES, JobStatus
 from services.adapters.envelopes import envelope, envelope_of_stored, occurred_at
 from services.adapters.store import EventStore, NotFoundError, Recorded
@@ -89,6 +90,25 @@ def grants_listing(store: EventStore, principal: str | None, *, as_json: bool) -
         return orjson.dumps(rows).decode()
     lines = [f"{'PRINCIPAL':24}  {'ROLE':9}  TENANT"]
     lines += [f"{row['principal']:24}  {row['role']:9}  {row['tenant']}" for row in rows]
+    return "\n".join(lines)
+
+
+def quota_listing(store: EventStore, tenant: str | None, user: str | None, *, as_json: bool) -> str:
+    """The quotas set (of one tenant or depositor), a line each, or a JSON list."""
+    quotas: Quotas | None = store.get_many([QUOTAS_ID]).get(QUOTAS_ID)
+    wanted = (Scope.TENANT, tenant) if tenant else (Scope.USER, user) if user else None
+    rows = [
+        {"scope": scope.value, "subject": subject, **limits.as_dict()}
+        for (scope, subject), limits in sorted((quotas.limits if quotas else {}).items())
+        if wanted is None or (scope, subject) == wanted
+    ]
+    if as_json:
+        return orjson.dumps(rows).decode()
+    limits = sorted(LIMIT_NAMES)
+    lines = [f"{'SCOPE':6}  {'SUBJECT':24}  " + "  ".join(name.upper() for name in limits)]
+    for row in rows:
+        shown = {name: "-" if row[name] is None else str(row[name]) for name in limits}
+        lines.append(f"{row['scope']:6}  {row['subject']:24}  " + "  ".join(f"{shown[n]:>{len(n)}}" for n in limits))
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from contracts.commands import (
     ResumeQueue,
     RetryJob,
     RevokeRole,
+    SetQuota,
     UpdateReporting,
 )
 from domain.access import Action
@@ -32,6 +33,7 @@ from services.adapters.store import NotFoundError
 from services.dispatcher.effects import Effects, provenance
 from services.dispatcher.grants import GrantCommands
 from services.dispatcher.parts import Part
+from services.dispatcher.quotas import QuotaCommands
 
 
 class AdminCommands(Part):
@@ -143,4 +145,5 @@ COMMAND_HANDLERS: dict[type, Callable[[Any, Any, str], Effects]] = {
     ResumeQueue: AdminCommands.resume_queue,
     GrantRole: GrantCommands.grant_role,
     RevokeRole: GrantCommands.revoke_role,
+    SetQuota: QuotaCommands.set_quota,
 }

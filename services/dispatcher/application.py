@@ -28,12 +28,13 @@ from services.dispatcher.admin import AdminCommands
 from services.dispatcher.effects import SAVE_ATTEMPTS, Dispatch, Effects
 from services.dispatcher.grants import GrantCommands
 from services.dispatcher.intake import Intake
+from services.dispatcher.quotas import QuotaCommands
 from services.dispatcher.view import DispatchView
 
 log = get_logger("batchq.dispatcher")
 
 
-class Dispatcher(Intake, AdminCommands, GrantCommands):
+class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands):
     def __init__(
         self,
         store: EventStore,
@@ -58,9 +59,13 @@ class Dispatcher(Intake, AdminCommands, GrantCommands):
         """Rebuild the view from the store, then do whatever a crash left undone."""
         position, page = 0, 5000
         self.unaccounted = set()
+        today = self.clock().date()
         while records := self.store.read(position, page, topics=BATCH_SUBMITTED_TOPICS):
             for record in records:
-                batch = self.store.get(record.event.originator_id)
+                submitted = record.event
+                if submitted.timestamp.date() == today:
+                    self.view.count_submission(submitted.tenant, submitted.user_id, today)
+                batch = self.store.get(submitted.originator_id)
                 # FAILED batches too: an admin may have retried one of their jobs.
                 if batch.status in (BatchStatus.PENDING, BatchStatus.PROCESSING, BatchStatus.FAILED):
                     self.view.add_batch(batch)

@@ -12,6 +12,7 @@ from uuid import UUID
 from domain.batch import Batch
 from domain.errors import DuplicateBatchError, DuplicateJobError
 from domain.item import Item
+from domain.quotas import QUOTAS_ID, Limits, Quotas, Request, Scope, check_submission
 from domain.submission import BatchDraft, ItemOwner, NewBatch, create_batch, item_ids
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError
@@ -27,6 +28,7 @@ class Intake(Part):
             existing = self.store.get_many([draft.batch_id]).get(draft.batch_id)
             if existing is not None:
                 return self._resubmitted(existing, draft)
+            self._check_quotas(draft)
             owners = self._item_owners(draft)
             new = create_batch(draft, owners, self.clock())
             try:
@@ -36,6 +38,20 @@ class Intake(Part):
                 continue  # an item claim raced another batch: look at the owners again
             return self._accepted(new)
         raise ConflictError(f"batch {draft.batch_id} kept conflicting")
+
+    def _check_quotas(self, draft: BatchDraft) -> None:
+        """QUOTA_EXCEEDED before anything is stored. Exact under any concurrency: the one active
+        dispatcher checks and appends each submission in turn, on its one thread."""
+        quotas: Quotas | None = self.store.get_many([QUOTAS_ID]).get(QUOTAS_ID)
+        if quotas is None:
+            return
+        retention = draft.tags.get("retention_days")
+        request = Request(len(draft.jobs), int(retention) if retention is not None else None)
+        today = self.clock().date()
+        for scope, subject in ((Scope.TENANT, draft.tenant), (Scope.USER, draft.user_id)):
+            limits = quotas.of(scope, subject)
+            if limits != Limits():
+                check_submission(scope, subject, limits, self.view.usage(scope, subject, today), request)
 
     def _item_owners(self, draft: BatchDraft) -> dict[UUID, ItemOwner]:
         items: dict[UUID, Item] = self.store.get_many(item_ids(draft))
@@ -65,6 +81,7 @@ class Intake(Part):
 
     def _accepted(self, new: NewBatch) -> Effects:
         self.view.add_batch(new.batch)
+        self.view.count_submission(new.batch.tenant, new.batch.user_id, self.clock().date())
         self.view.set_batch_status(new.batch.id, new.batch.status)
         for job in new.jobs:
             self.view.track(job)

@@ -8,12 +8,14 @@ moves a tally twice; reactions read only this view, never a batch's history.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from domain.batch import Batch
 from domain.job import Job
+from domain.quotas import Scope, Usage
 from domain.states import BatchStatus, JobStatus
 from domain.tally import JobTally
 
@@ -34,6 +36,12 @@ class BatchEntry:
     status: BatchStatus
     tally: JobTally
     job_uuids: list[UUID] = field(default_factory=list)
+    tenant: str = ""
+    user_id: str = ""  # the depositor
+
+    @property
+    def active_jobs(self) -> int:
+        return self.tally.counts[JobStatus.PENDING] + self.tally.counts[JobStatus.PROCESSING]
 
 
 class DispatchView:
@@ -41,9 +49,21 @@ class DispatchView:
         self.jobs: dict[UUID, JobEntry] = {}
         self.batches: dict[UUID, BatchEntry] = {}
         self.dependents: dict[UUID, list[UUID]] = {}
+        # Batches submitted per (scope, tenant or depositor, UTC day), for the daily quota.
+        self.submitted: Counter[tuple[Scope, str, date]] = Counter()
 
     def add_batch(self, batch: Batch) -> None:
-        self.batches[batch.id] = BatchEntry(batch.status, JobTally(total=len(batch.job_uuids)), batch.job_uuids)
+        tally = JobTally(total=len(batch.job_uuids))
+        self.batches[batch.id] = BatchEntry(batch.status, tally, batch.job_uuids, batch.tenant, batch.user_id)
+
+    def count_submission(self, tenant: str, user_id: str, day: date) -> None:
+        self.submitted[(Scope.TENANT, tenant, day)] += 1
+        self.submitted[(Scope.USER, user_id, day)] += 1
+
+    def usage(self, scope: Scope, subject: str, day: date) -> Usage:
+        """What a tenant or a depositor has now: jobs not yet settled in live batches, batches that day."""
+        owned = (e for e in self.batches.values() if (e.tenant if scope is Scope.TENANT else e.user_id) == subject)
+        return Usage(sum(e.active_jobs for e in owned), self.submitted[(scope, subject, day)])
 
     def set_batch_status(self, batch_id: UUID, status: BatchStatus) -> None:
         entry = self.batches.get(batch_id)

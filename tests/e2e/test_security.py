@@ -158,3 +158,27 @@ def test_a_tenant_auditor_is_confined_to_its_tenant_by_the_broker(migrated: Cli,
     bind_queue(auditor_url, "batchq.audit.acme.mine", "batchq.events", ["acme.#"])
     with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
         bind_queue(auditor_url, "batchq.audit.acme.theirs", "batchq.events", ["globex.#"])
+
+
+def test_a_hundred_concurrent_submissions_against_a_quota_of_n_accept_exactly_n(
+    system: Processes, cli: Cli, amqp_url: str
+) -> None:
+    limit = 7
+    cli.ok("quota", "set", "--tenant", "acme", "--max-active-jobs", str(limit), "--reason", "trial")
+    cli.ok("pause")  # nothing finishes, so every accepted job stays active
+    submissions = [request(submission([job()])) for _ in range(100)]
+
+    replies = publish_requests(amqp_url, submissions, producers=10, timeout=120).values()
+
+    accepted = [r for r in replies if r["ok"]]
+    refused = [r["error"] for r in replies if not r["ok"]]
+    assert len(accepted) == limit
+    assert {e["code"] for e in refused} == {"QUOTA_EXCEEDED"} and len(refused) == 100 - limit
+    assert refused[0]["reason"] == f"tenant acme: max_active_jobs is {limit}; this submission would make it {limit + 1}"
+    shown = cli.ok("quota", "show", "--tenant", "acme", "--json").json()
+    assert shown == [
+        {"scope": "tenant", "subject": "acme", "max_active_jobs": limit, "max_batches_per_day": None,
+         "max_jobs_per_batch": None, "max_retention_days": None}
+    ]  # fmt: skip
+    submitted = [e for e in cli.events() if e["type"] == "BatchSubmitted"]
+    assert len(submitted) == limit  # nothing of a refused submission is stored

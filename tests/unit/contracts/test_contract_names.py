@@ -82,6 +82,7 @@ def test_a_command_is_routed_under_its_wire_name() -> None:
         "resume_queue",
         "grant_role",
         "revoke_role",
+        "set_quota",
     }
     assert CancelJob.model_fields["command"].default is names.CommandName.CANCEL_JOB
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.commands import CancelJob, GrantRole, PauseQueue, RetryJob, RevokeRole
+from contracts.commands import CancelJob, GrantRole, PauseQueue, RetryJob, RevokeRole, SetQuota
 from contracts.errors import ContractError, ErrorCode
 from domain.access import Action, Role
 from domain.errors import DomainError
+from domain.quotas import Scope
 from domain.submission import JobDraft
 from services.dispatcher.admin import COMMAND_HANDLERS
 from tests.unit.domain.builders import draft, job_id
@@ -95,3 +96,26 @@ def test_a_producer_may_not_submit_for_another_tenant(engine: Engine) -> None:
         engine.app.authorize("prod", Action.SUBMIT, "acme")
 
     assert ContractError.of(refusal.value).code is ErrorCode.FORBIDDEN
+
+
+def test_a_submission_past_a_quota_is_refused_naming_it_and_stores_nothing(engine: Engine) -> None:
+    command(engine, SetQuota(scope=Scope.TENANT, subject="acme", max_active_jobs=3), OPERATOR)
+    engine.submit(draft([JobDraft(job_id(1)), JobDraft(job_id(2))]))
+    before = engine.store.max_position()
+
+    with pytest.raises(DomainError) as refusal:
+        engine.submit(draft([JobDraft(job_id(3)), JobDraft(job_id(4))], batch_id=job_id(100)))
+
+    error = ContractError.of(refusal.value)
+    assert error.code is ErrorCode.QUOTA_EXCEEDED
+    assert error.reason == "tenant acme: max_active_jobs is 3; this submission would make it 4"
+    assert engine.store.max_position() == before
+
+
+def test_a_finished_job_frees_its_place_under_the_active_jobs_quota(engine: Engine) -> None:
+    command(engine, SetQuota(scope=Scope.USER, subject="depositor-7", max_active_jobs=1), OPERATOR)
+    engine.submit(draft([JobDraft(job_id(1))]))
+    engine.run(job_id(1))
+    engine.react()
+
+    assert engine.submit(draft([JobDraft(job_id(2))], batch_id=job_id(100))).result["duplicate"] is False
