@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 
 def _float(name: str, default: float) -> float:
@@ -40,6 +42,15 @@ class Settings:
     max_jobs: int = 200_000
     log_level: str = "info"
     dev_dir: Path = Path("batchq-dev")
+
+    @property
+    def principal(self) -> str:
+        """Who this program acts as: the RabbitMQ user of `BATCHQ_AMQP_URL` (the contract's principal).
+
+        A URL without a user (RabbitMQ then logs in as guest) names the OS user instead.
+        """
+        user = urlsplit(self.amqp_url).username
+        return unquote(user) if user else getpass.getuser()
 
     def child_environment(self) -> dict[str, str]:
         """The environment for a child process that must see these settings' servers."""

@@ -24,6 +24,7 @@ import orjson
 from services.adapters import logging as batchq_logging
 from services.adapters.amqp import AmqpBus, BrokerUnavailableError, redact
 from services.adapters.envelopes import dumps
+from services.adapters.migrator import SchemaError
 from services.adapters.settings import Settings
 from services.adapters.store import (
     EventStore,
@@ -32,7 +33,7 @@ from services.adapters.store import (
     SchemaNameError,
     ServerUnavailableError,
 )
-from services.cli import admin, views
+from services.cli import admin, migrate, views
 from services.dispatcher.address_policy import AllowedNetworksError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -72,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_parser(name).add_argument("--reason", default="")
     s = sub.add_parser("run", help="run one service until SIGTERM")
     s.add_argument("service", choices=["dispatcher", "worker", "reporter"])
-    sub.add_parser("migrate", help="create the event store's tables and the RabbitMQ topology")
+    migrate.add_parser(sub)
     s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
     s.add_argument("--dir", type=Path, help="where the store and emails go")
     s = sub.add_parser("demo", help="the seed use cases on the embedded store, live")
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         BrokerUnavailableError,
         SchemaNameError,
         NotMigratedError,
+        SchemaError,
         AllowedNetworksError,
     ) as error:
         print(f"batchq: {error}", file=sys.stderr)
@@ -139,7 +141,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run.main(args.service, settings)
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
+        return asyncio.run(migrate.main(args, settings))
     if args.command in COMMANDS:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
@@ -155,15 +157,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
         return EXIT_OK
     return _events(store, args)
-
-
-async def _migrate(settings: Settings) -> int:
-    EventStore.postgres(settings.database_url, schema=settings.database_schema, create_tables=True).migrate()
-    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
-    await bus.connect()
-    await bus.close()
-    print("migrated: event store tables and RabbitMQ topology are in place")
-    return EXIT_OK
 
 
 async def _ask(

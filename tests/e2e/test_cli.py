@@ -110,7 +110,7 @@ def test_migrate_creates_the_configured_schema_and_reads_look_in_it(cli: Cli, da
     assert unknown_batch.code == 1 and "NOT_FOUND" in unknown_batch.stderr, str(unknown_batch)
     assert events.code == 0 and events.stdout == "", str(events)
     tables = tables_by_schema(database_url)
-    assert tables == {"batchq_tenant": {"batchq_events", "batchq_relay", "batchq_workers"}}, tables
+    assert tables == {"batchq_tenant": {"batchq_events", "batchq_migrations", "batchq_relay", "batchq_workers"}}, tables
 
 
 def test_a_schema_name_that_needs_quoting_is_refused_in_one_line(cli: Cli) -> None:
