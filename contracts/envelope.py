@@ -42,6 +42,11 @@ class AggregateType(StrEnum):
     JOB = "job"
     QUEUE = "queue"
     ITEM = "item"  # the owner of a released item (target, key, version)
+    CHECKPOINT = "checkpoint"  # a copy of the store taken before an upgrade
+
+
+# Events about the installation rather than a batch.
+BATCHLESS = frozenset({AggregateType.QUEUE, AggregateType.CHECKPOINT})
 
 
 class EventEnvelope(WireModel):
@@ -70,7 +75,7 @@ class EventEnvelope(WireModel):
 
     @model_validator(mode="after")
     def _batch_id_unless_queue(self) -> EventEnvelope:
-        if self.batch_id is None and self.aggregate_type is not AggregateType.QUEUE:
+        if self.batch_id is None and self.aggregate_type not in BATCHLESS:
             raise PydanticCustomError(
                 "batch_id_required",
                 "batch_id is required for a {aggregate_type} event",

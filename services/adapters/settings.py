@@ -23,6 +23,7 @@ class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/batchq"
     database_schema: str = "public"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    rabbitmq_management_url: str = ""  # empty: port 15672 of BATCHQ_AMQP_URL's host (checkpoints)
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "batchq@localhost"
     pool: str = "default"
@@ -70,6 +71,7 @@ class Settings:
             database_url=os.environ.get("BATCHQ_DATABASE_URL", defaults.database_url),
             database_schema=os.environ.get("BATCHQ_DATABASE_SCHEMA", defaults.database_schema),
             amqp_url=os.environ.get("BATCHQ_AMQP_URL", defaults.amqp_url),
+            rabbitmq_management_url=os.environ.get("BATCHQ_RABBITMQ_MANAGEMENT_URL", defaults.rabbitmq_management_url),
             smtp_url=os.environ.get("BATCHQ_SMTP_URL", defaults.smtp_url),
             mail_from=os.environ.get("BATCHQ_MAIL_FROM", defaults.mail_from),
             pool=os.environ.get("BATCHQ_POOL", defaults.pool),

@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoder
 
 import domain.batch
+import domain.checkpoint
 import domain.item
 import domain.job
 import domain.queue  # noqa: F401  (importing registers every pinned event topic)

@@ -23,6 +23,7 @@ import orjson
 
 from services.adapters import logging as batchq_logging
 from services.adapters.amqp import AmqpBus, BrokerUnavailableError, redact
+from services.adapters.checkpoint import CheckpointError
 from services.adapters.envelopes import dumps
 from services.adapters.migrator import SchemaError
 from services.adapters.settings import Settings
@@ -33,7 +34,7 @@ from services.adapters.store import (
     SchemaNameError,
     ServerUnavailableError,
 )
-from services.cli import admin, migrate, views
+from services.cli import admin, checkpoint, migrate, views
 from services.dispatcher.address_policy import AllowedNetworksError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -74,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run one service until SIGTERM")
     s.add_argument("service", choices=["dispatcher", "worker", "reporter"])
     migrate.add_parser(sub)
+    checkpoint.add_parser(sub)
     s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
     s.add_argument("--dir", type=Path, help="where the store and emails go")
     s = sub.add_parser("demo", help="the seed use cases on the embedded store, live")
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         SchemaNameError,
         NotMigratedError,
         SchemaError,
+        CheckpointError,
         AllowedNetworksError,
     ) as error:
         print(f"batchq: {error}", file=sys.stderr)
@@ -142,6 +145,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return run.main(args.service, settings)
     if args.command == "migrate":
         return asyncio.run(migrate.main(args, settings))
+    if args.command == "checkpoint":
+        return asyncio.run(checkpoint.main(args, settings))
     if args.command in COMMANDS:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
