@@ -123,7 +123,7 @@ def dump_store(url: str, schema: str, out: Path) -> StoreCopy:
     """`pg_dump` of `schema` as one snapshot sees it, with the position and schema version of that snapshot."""
     pg_dump = _tool("pg_dump")
     with psycopg.connect(url, connect_timeout=5) as conn:
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         position = conn.execute(
             sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(sql.Identifier(schema, "batchq_events"))

@@ -9,6 +9,7 @@ import json
 import signal
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.e2e.processes import Processes
 from tests.e2e.test_cli import assert_one_clear_line
 from tests.faults.checker import check
 from tests.servers import PostgresServer
-from tests.threaded_servers import SmtpServer
+from tests.threaded_servers import HttpServer, SmtpServer
 
 SERVICES = ("dispatcher", "worker", "reporter")
 
@@ -128,3 +129,31 @@ def test_a_drained_checkpoint_pauses_the_queue_and_holds_no_running_job(
     assert statuses["PROCESSING"] == 0 and statuses["PENDING"] > 0, statuses
     assert queue_events[-1] == "QueuePaused"
     assert json.loads((out / "manifest.json").read_text())["drained"] is True
+
+
+def test_the_broker_definitions_are_saved_when_the_management_api_answers(
+    migrated: Cli, http_server: HttpServer, tmp_path: Path
+) -> None:
+    vhost = unquote(urlsplit(migrated.env["BATCHQ_AMQP_URL"]).path[1:])
+    definitions = {"queues": [{"name": "batchq.jobs.default", "vhost": vhost}], "exchanges": []}
+    http_server.add(f"/api/definitions/{quote(vhost, safe='')}", definitions)
+    cli = Cli({**migrated.env, "BATCHQ_RABBITMQ_MANAGEMENT_URL": http_server.url("")}, tmp_path)
+    out = tmp_path / "checkpoint"
+
+    cli.ok("checkpoint", "create", "--out", str(out))
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["broker"]["saved"] is True and manifest["broker"]["vhost"] == vhost
+    assert json.loads((out / "broker-definitions.json").read_text()) == definitions
+    assert set(manifest["files"]) == {"store.dump", "broker-definitions.json"}
+
+
+def test_without_the_management_api_the_manifest_says_why(migrated: Cli, tmp_path: Path) -> None:
+    cli = Cli({**migrated.env, "BATCHQ_RABBITMQ_MANAGEMENT_URL": "http://127.0.0.1:9"}, tmp_path)
+    out = tmp_path / "checkpoint"
+
+    created = cli.ok("checkpoint", "create", "--out", str(out))
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["broker"]["saved"] is False and "not reachable" in manifest["broker"]["reason"]
+    assert "broker definitions not saved" in created.stdout
