@@ -51,6 +51,17 @@ class UnknownVersionError(SchemaError):
         super().__init__(f"there is no schema version {version}: this batchq knows 0 to {head}")
 
 
+class ForeignVersionError(SchemaError):
+    """An applied version that this code numbers the same but names differently: another build's migration."""
+
+    def __init__(self, applied: Applied, ours: Migration) -> None:
+        super().__init__(
+            f"schema version {applied.version} was applied as {applied.name!r}, but this batchq's version"
+            f" {ours.version} is {ours.name!r}: roll it back with the batchq that applied it (`batchq migrate --to"
+            f" {applied.version - 1}`)"
+        )
+
+
 class MigrationFailedError(SchemaError):
     """A step failed: its transaction is rolled back, the schema stays at the version before it."""
 
@@ -113,9 +124,20 @@ class Migrator:
         pending = [m for v, m in sorted(self.migrations.items()) if v not in done]
         return SchemaStatus(applied, pending, legacy)
 
+    def check_known(self, applied: Sequence[Applied]) -> None:
+        """Raise `ForeignVersionError` if an applied version is not the migration this code has under its number."""
+        for a in applied:
+            ours = self.migrations.get(a.version)
+            if ours is not None and ours.name != a.name:
+                raise ForeignVersionError(a, ours)
+
     def require_current(self, address: str) -> None:
         """Raise `NotMigratedError` unless the schema is at exactly this code's version (start-up check)."""
         status = self.status()
+        try:
+            self.check_known(status.applied)
+        except ForeignVersionError as error:
+            raise NotMigratedError(address, self.schema, f"is not this batchq's: {error}") from None
         if status.version == self.head and not status.pending:
             return
         if status.version > self.head:
@@ -178,7 +200,9 @@ class Migrator:
                 " applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL)"
             ).format(self.table)
         )
-        return self.plan([a.version for a in self._applied(conn)], target)
+        applied = self._applied(conn)
+        self.check_known(applied)
+        return self.plan([a.version for a in applied], target)
 
     def _apply(self, conn: psycopg.Connection[Any], step: Step, principal: str, *, dry_run: bool) -> None:
         migration = step.migration

@@ -19,7 +19,13 @@ import pytest
 
 from domain.submission import BatchDraft, JobDraft, create_batch
 from services.adapters.migrations import MIGRATIONS, Migration
-from services.adapters.migrator import MigrationFailedError, Migrator, NotMigratedError, UnknownVersionError
+from services.adapters.migrator import (
+    ForeignVersionError,
+    MigrationFailedError,
+    Migrator,
+    NotMigratedError,
+    UnknownVersionError,
+)
 from services.adapters.sql import PostgresDialect
 from services.adapters.store import BatchqApplication, EventStore, _postgres_env
 from tests.e2e.processes import REPO
@@ -217,3 +223,15 @@ def test_a_service_refuses_a_schema_that_is_behind_or_newer_than_its_code(databa
     Migrator(database_url, SCHEMA).run("tester")
     with pytest.raises(NotMigratedError, match=r"version 1, this batchq needs 2; run `batchq migrate`"):
         Migrator(database_url, SCHEMA, WITH_NOTES).require_current("the database")
+
+
+def test_a_version_applied_by_another_build_is_refused_by_services_and_migrate(database_url: str) -> None:
+    other_build = Migration(
+        2, "projections (another build)", "CREATE TABLE {schema}.p (x int);", "DROP TABLE {schema}.p;"
+    )
+    Migrator(database_url, SCHEMA, (*MIGRATIONS, other_build)).run("tester")
+
+    with pytest.raises(NotMigratedError, match=r"not this batchq's.*projections \(another build\).*--to 1"):
+        Migrator(database_url, SCHEMA, WITH_NOTES).require_current("the database")
+    with pytest.raises(ForeignVersionError, match="notes table"):
+        Migrator(database_url, SCHEMA, WITH_NOTES).run("tester")
