@@ -28,11 +28,11 @@ import domain.item
 import domain.job
 import domain.queue  # noqa: F401  (importing registers every pinned event topic)
 from services.adapters.event_log import log_appended
-from services.adapters.migrator import MIGRATED_BY_CODE, Migrator, NotMigratedError
+from services.adapters.migrator import MIGRATED_BY_CODE, Migrator
+from services.adapters.migrator import NotMigratedError as NotMigratedError  # raised at start-up: importable here
 from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
 
 APPLICATION_NAME = "batchq"
-__all__ = ["EventStore", "NotMigratedError"]  # NotMigratedError is raised here, at start-up
 
 
 class StoreError(Exception):
