@@ -32,6 +32,7 @@ from services.adapters.checkpoint import (
     save_broker_definitions,
     sha256,
 )
+from services.adapters.migrations import MIGRATIONS
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore, check_database, redact
 from services.cli import admin
@@ -146,6 +147,9 @@ def restore(directory: Path, url: str) -> int:
     if manifest.broker.get("saved"):
         print(f"  broker definitions of vhost {manifest.broker['vhost']} are in {directory / BROKER_FILE}"
               " (import them into a new broker with `rabbitmqctl import_definitions`)")  # fmt: skip
+    if manifest.schema_version != MIGRATIONS[-1].version:
+        print(f"  this batchq's schema version is {MIGRATIONS[-1].version}: `batchq migrate` (or `--to`) before"
+              " starting services on it")  # fmt: skip
     if manifest.drained:
         print("  it was taken drained: the queue is paused until `batchq resume`")
     return 0
