@@ -47,7 +47,7 @@ def test_a_checkpoint_taken_mid_batch_restored_into_a_fresh_database_finishes_th
     tmp_path: Path,
 ) -> None:
     processes.start_many(*SERVICES)
-    doc = submission([job("sleep", params={"seconds": 0.5}) for _ in range(40)])
+    doc = submission([job("sleep", params={"seconds": 1}) for _ in range(40)])  # 10 s at 4 at a time
     cli.submit(doc)
     processes.wait_for_log("worker", "job_completed", count=6, timeout=60)
     out = tmp_path / "checkpoint"
@@ -114,7 +114,7 @@ def test_a_checkpoint_whose_files_changed_is_refused(
 def test_a_drained_checkpoint_pauses_the_queue_and_holds_no_running_job(
     system: Processes, cli: Cli, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    doc = submission([job("sleep", params={"seconds": 1}) for _ in range(20)])
+    doc = submission([job("sleep", params={"seconds": 1}) for _ in range(40)])
     cli.submit(doc)
     system.wait_for_log("worker", "job_started", count=4, timeout=60)
     out = tmp_path / "checkpoint"
