@@ -49,10 +49,13 @@ class AggregateType(StrEnum):
     ITEM = "item"  # the owner of a released item (target, key, version)
     ACCESS = "access"  # grants of roles to principals (tenant `batchq`)
     QUOTAS = "quotas"  # the quotas of tenants and depositors (tenant `batchq`)
+    CHECKPOINT = "checkpoint"  # a copy of the store taken before an upgrade
 
 
 # Events about the installation rather than one batch: they carry no batch_id.
-UNBATCHED = frozenset({AggregateType.QUEUE, AggregateType.ACCESS, AggregateType.QUOTAS})
+UNBATCHED = frozenset(
+    {AggregateType.QUEUE, AggregateType.ACCESS, AggregateType.QUOTAS, AggregateType.CHECKPOINT}
+)
 
 
 class EventEnvelope(WireModel):

@@ -65,7 +65,7 @@ CLASSIFIED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "QuotasCreated": (frozenset(), frozenset()),
     # A depositor's quota names the depositor.
     "QuotaSet": (frozenset({"subject"}), frozenset({"limits", "reason", "scope", "set_by"})),
-    "CheckpointCreated": (frozenset(), frozenset({"label", "position", "schema_version_of_store", "created_by"})),
+    "CheckpointCreated": (frozenset(), frozenset({"label", "location", "position", "store_schema_version"})),
 }
 
 

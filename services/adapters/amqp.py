@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import aio_pika
 import aiormq
@@ -22,6 +21,7 @@ from contracts import names
 from services.adapters.addresses import redact
 from services.adapters.bus import Delivery, Handler, Message, Outcome, Verdict
 from services.adapters.logging import get_logger
+from services.adapters.settings import principal_of
 from services.adapters.setup_errors import SetupError
 from services.adapters.topology import exchange_arguments, queue_arguments, queues
 
@@ -46,10 +46,6 @@ def _properties(message: Message, principal: str) -> aiormq.spec.Basic.Propertie
         user_id=message.user_id or principal,
     )
 
-
-def principal_of(url: str) -> str:
-    """The RabbitMQ user an AMQP URL logs in as (the broker's default when it names none)."""
-    return unquote(urlparse(url).username or "guest")
 
 
 @contextlib.contextmanager

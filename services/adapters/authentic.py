@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from services.adapters.amqp import principal_of
 from services.adapters.bus import Delivery, Verdict
 from services.adapters.logging import get_logger
-from services.adapters.settings import Settings
+from services.adapters.settings import Settings, principal_of
 
 log = get_logger("batchq.events")
 

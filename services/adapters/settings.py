@@ -6,6 +6,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 
 def _float(name: str, default: float) -> float:
@@ -16,11 +17,17 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def principal_of(url: str) -> str:
+    """The RabbitMQ user an AMQP URL logs in as (the broker's default, guest, when it names none)."""
+    return unquote(urlsplit(url).username or "guest")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/batchq"
     database_schema: str = "public"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    rabbitmq_management_url: str = ""  # empty: port 15672 of BATCHQ_AMQP_URL's host (checkpoints)
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "batchq@localhost"
     pool: str = "default"
@@ -46,6 +53,11 @@ class Settings:
     relay_amqp_url: str = ""
     dev_dir: Path = Path("batchq-dev")
 
+    @property
+    def principal(self) -> str:
+        """Who this program acts as: the RabbitMQ user of `BATCHQ_AMQP_URL` (the contract's principal)."""
+        return principal_of(self.amqp_url)
+
     def child_environment(self) -> dict[str, str]:
         """The environment for a child process that must see these settings' servers."""
         return {
@@ -64,6 +76,7 @@ class Settings:
             database_url=os.environ.get("BATCHQ_DATABASE_URL", defaults.database_url),
             database_schema=os.environ.get("BATCHQ_DATABASE_SCHEMA", defaults.database_schema),
             amqp_url=os.environ.get("BATCHQ_AMQP_URL", defaults.amqp_url),
+            rabbitmq_management_url=os.environ.get("BATCHQ_RABBITMQ_MANAGEMENT_URL", defaults.rabbitmq_management_url),
             smtp_url=os.environ.get("BATCHQ_SMTP_URL", defaults.smtp_url),
             mail_from=os.environ.get("BATCHQ_MAIL_FROM", defaults.mail_from),
             pool=os.environ.get("BATCHQ_POOL", defaults.pool),

@@ -15,6 +15,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
+from services.adapters.migrator import MIGRATED_BY_CODE, Migrator
+
 CHUNK = 1000
 RELAY_TABLE = "batchq_relay"
 WORKERS_TABLE = "batchq_workers"
@@ -43,7 +45,6 @@ class PostgresDialect:
     def __init__(self, recorder: Any, url: str) -> None:
         self.datastore = recorder.datastore
         self.schema = schema = recorder.datastore.schema
-        self.table_names = (recorder.events_table_name, RELAY_TABLE, WORKERS_TABLE)
         self.events = sql.Identifier(schema, recorder.events_table_name)
         self.relay = sql.Identifier(schema, RELAY_TABLE)
         self.workers = sql.Identifier(schema, WORKERS_TABLE)
@@ -59,25 +60,8 @@ class PostgresDialect:
             cursor.execute(query, params)
 
     def create_tables(self) -> None:
-        self._execute(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, position bigint NOT NULL)").format(
-                self.relay
-            )
-        )
-        self._execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (worker_id text PRIMARY KEY, "
-                "beat_at timestamptz NOT NULL, jobs jsonb NOT NULL DEFAULT '[]')"
-            ).format(self.workers)
-        )
-
-    def missing_tables(self) -> list[str]:
-        """Those of batchq's tables that are not in the schema (all of them before `batchq migrate`)."""
-        rows = self._rows(
-            sql.SQL("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"), (self.schema,)
-        )
-        present = {r[0] for r in rows}
-        return [name for name in self.table_names if name not in present]
+        """Bring the schema to this code's version: the migrations own every table (services/adapters/migrations/)."""
+        Migrator(self.url, self.schema).run(principal=MIGRATED_BY_CODE)
 
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         query = sql.SQL(
@@ -116,6 +100,7 @@ class PostgresDialect:
 
 class SqliteDialect:
     def __init__(self, recorder: Any) -> None:
+        self.recorder = recorder
         self.datastore = recorder.datastore
         self.table = recorder.events_table_name
 
@@ -130,6 +115,8 @@ class SqliteDialect:
             cursor.execute(sql, params)
 
     def create_tables(self) -> None:
+        """The embedded store has no versions: created as the code of the day wants, each time it opens."""
+        self.recorder.create_table()
         self._execute("CREATE TABLE IF NOT EXISTS batchq_relay (name TEXT PRIMARY KEY, position INTEGER)")
 
     def _select(self, ids: Sequence[UUID], columns: str) -> list[Any]:

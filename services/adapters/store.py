@@ -21,7 +21,6 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoder
-from psycopg import sql
 
 from domain.access import ACCESS_ID, first_operator
 from domain.base import fold
@@ -29,6 +28,8 @@ from domain.errors import NotFoundError, UnrepresentableError
 from domain.registry import AGGREGATE_MODULES
 from services.adapters.addresses import redact
 from services.adapters.event_log import log_appended
+from services.adapters.migrator import MIGRATED_BY_CODE, Migrator
+from services.adapters.migrator import NotMigratedError as NotMigratedError  # raised at start-up: importable here
 from services.adapters.setup_errors import SetupError
 from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
 
@@ -73,16 +74,6 @@ class SchemaNameError(StoreError, SetupError):
         )
 
 
-class NotMigratedError(StoreError, SetupError):
-    """The database has none (or not all) of batchq's tables: `batchq migrate` has not run on it."""
-
-    def __init__(self, address: str, schema: str, missing: Sequence[str]) -> None:
-        super().__init__(
-            f"the database {address} (BATCHQ_DATABASE_URL) is not migrated: schema {schema} has no"
-            f" {', '.join(missing)}; run `batchq migrate` first"
-        )
-
-
 # The library looks up its own types by the unquoted name "schema.type", so only
 # names that need no quoting work; batchq itself quotes every identifier it builds.
 PLAIN_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -109,7 +100,7 @@ class BatchqApplication(Application):
         return transcoder
 
 
-def _postgres_env(url: str, schema: str, create_table: bool) -> dict[str, str]:
+def _postgres_env(url: str, schema: str) -> dict[str, str]:
     info = psycopg.conninfo.conninfo_to_dict(url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -122,7 +113,7 @@ def _postgres_env(url: str, schema: str, create_table: bool) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "10",
-        "CREATE_TABLE": "y" if create_table else "n",
+        "CREATE_TABLE": "n",  # the schema is batchq's migrations' (services/adapters/migrations/)
         "APPLICATION_RECORDER_TOPIC": "services.adapters.recorder:BatchqPostgresRecorder",
     }
 
@@ -135,11 +126,6 @@ def check_database(url: str, variable: str = "BATCHQ_DATABASE_URL") -> None:
         raise ServerUnavailableError(variable, redact(url), one_line) from None
 
 
-def _create_schema(url: str, schema: str) -> None:
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-
-
 class EventStore:
     def __init__(self, app: BatchqApplication, dialect: Dialect) -> None:
         self.app = app
@@ -147,23 +133,20 @@ class EventStore:
 
     @classmethod
     def postgres(cls, url: str, *, schema: str = "public", create_tables: bool = False) -> EventStore:
-        """The store in `schema`: created first when `create_tables` (`batchq migrate`), else it must exist.
+        """The store in `schema`, which must be at this code's schema version (migrated first when `create_tables`).
 
-        Checking the tables here turns a service or read on an unmigrated database into
-        one `NotMigratedError` at start-up instead of an `UndefinedTable` mid-query.
+        Checking the version here turns a service or read on an unmigrated (or newer)
+        database into one `NotMigratedError` at start-up instead of an error mid-query.
         """
         if not PLAIN_SCHEMA_NAME.fullmatch(schema):
             raise SchemaNameError(schema)
         check_database(url)
+        migrator = Migrator(url, schema)
         if create_tables:
-            _create_schema(url, schema)
-        app = BatchqApplication(env=_postgres_env(url, schema, create_tables))
-        dialect = PostgresDialect(app.recorder, url)
-        missing = [] if create_tables else dialect.missing_tables()
-        if missing:
-            app.close()
-            raise NotMigratedError(redact(url), schema, missing)
-        return cls(app, dialect)
+            migrator.run(principal=MIGRATED_BY_CODE)
+        migrator.require_current(redact(url))
+        app = BatchqApplication(env=_postgres_env(url, schema))
+        return cls(app, PostgresDialect(app.recorder, url))
 
     @classmethod
     def from_url(cls, url: str, schema: str = "public") -> EventStore:
@@ -182,8 +165,7 @@ class EventStore:
         return store
 
     def migrate(self) -> None:
-        """Create the event table and batchq's own tables (idempotent)."""
-        self.app.recorder.create_table()  # type: ignore[attr-defined]
+        """Bring the tables to this code's version (idempotent); on PostgreSQL, `batchq migrate` is the way."""
         self.dialect.create_tables()
 
     def ensure_first_operator(self, principal: str, now: datetime) -> bool:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -33,7 +33,7 @@ from services.adapters.store import (
     EventStore,
     NotFoundError,
 )
-from services.cli import admin, run, views
+from services.cli import admin, checkpoint, migrate, run, views
 from services.cli.quota import quota_command, quota_parsers
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -82,7 +82,8 @@ def parser() -> argparse.ArgumentParser:
     quota_parsers(sub.add_parser("quota", help="a tenant's or a depositor's quotas (operators only)"))
     s = sub.add_parser("run", help="run one service until SIGTERM")
     s.add_argument("service", choices=run.SERVICES)
-    sub.add_parser("migrate", help="create the event store's tables and the RabbitMQ topology")
+    migrate.add_parser(sub)
+    checkpoint.add_parser(sub)
     s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
     s.add_argument("--dir", type=Path, help="where the store and emails go")
     s = sub.add_parser("demo", help="the seed use cases on the embedded store, live")
@@ -148,7 +149,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         return run.main(args.service, settings)
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
+        return asyncio.run(migrate.main(args, settings))
+    if args.command == "checkpoint":
+        return asyncio.run(checkpoint.main(args, settings))
     if args.command == "quota":
         args.command = f"quota {args.quota_command}"
     if args.command in COMMANDS:
@@ -172,18 +175,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
         return EXIT_OK
     return _events(store, args)
-
-
-async def _migrate(settings: Settings) -> int:
-    store = EventStore.postgres(settings.database_url, schema=settings.database_schema, create_tables=True)
-    store.migrate()
-    bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
-    await bus.connect()
-    await bus.close()
-    print("migrated: event store tables and RabbitMQ topology are in place")
-    if store.ensure_first_operator(bus.principal, datetime.now(UTC)):
-        print(f"{bus.principal} is the first operator (role operator for every tenant): see `batchq grant`")
-    return EXIT_OK
 
 
 async def _ask(

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from services.adapters.amqp import AmqpBus, principal_of
-from services.adapters.settings import Settings
+from services.adapters.amqp import AmqpBus
+from services.adapters.settings import Settings, principal_of
 from services.adapters.store import EventStore
 from services.dispatcher.bootstrap import build as build_dispatcher
 from services.reporter.bootstrap import build as build_reporter

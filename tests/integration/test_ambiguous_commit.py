@@ -57,7 +57,7 @@ class CommitThenLoseTheAnswer(BatchqPostgresRecorder):
 
 def _store(database_url: str) -> EventStore:
     EventStore.postgres(database_url, create_tables=True).migrate()
-    env = store_module._postgres_env(database_url, "public", create_table=False)
+    env = store_module._postgres_env(database_url, "public")
     env["APPLICATION_RECORDER_TOPIC"] = f"{__name__}:CommitThenLoseTheAnswer"
     app = BatchqApplication(env=env)
     return EventStore(app, PostgresDialect(app.recorder, database_url))

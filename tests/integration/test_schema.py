@@ -16,7 +16,7 @@ from services.cli import admin, views
 from tests.integration.harness import running_system, tables_by_schema
 
 SCHEMA = "batchq_tenant"
-BATCHQ_TABLES = {"batchq_events", "batchq_relay", "batchq_workers"}
+BATCHQ_TABLES = {"batchq_events", "batchq_relay", "batchq_workers", "batchq_migrations"}
 
 
 def test_jobs_are_claimed_and_completed_in_a_non_public_schema(database_url, amqp_url, smtp_server) -> None:

@@ -1,0 +1,40 @@
+"""`batchq migrate` as an operator runs it: status with when and by whom, a dry run that changes
+nothing, `--to` down and up, and services that refuse a schema newer than their code."""
+
+from __future__ import annotations
+
+import psycopg
+
+from tests.e2e.cli import Cli
+from tests.e2e.test_cli import assert_one_clear_line
+from tests.integration.test_migrations import schema_dump
+
+
+def test_status_dry_run_and_to_as_the_operator_sees_them(cli: Cli, database_url: str) -> None:
+    empty = schema_dump(database_url)
+    dry = cli.ok("migrate", "--dry-run")
+    pending = cli.ok("migrate", "status")
+    assert schema_dump(database_url) == empty
+
+    cli.ok("migrate")
+    applied = cli.ok("migrate", "status")
+    down = cli.ok("migrate", "--to", "0")
+    up = cli.ok("migrate", "--to", "1")
+
+    assert "up 1: event store" in dry.stdout and "CREATE TABLE IF NOT EXISTS public.batchq_events" in dry.stdout
+    assert "pending     1" in pending.stdout and "at version 0" in pending.stdout
+    assert "applied     1" in applied.stdout and "by guest" in applied.stdout  # the user of BATCHQ_AMQP_URL
+    assert "down 1" in down.stdout and "up 1" in up.stdout
+    assert '"event":"migration_applied"' in up.stderr and '"by":"guest"' in up.stderr
+
+
+def test_a_service_and_a_read_refuse_a_schema_newer_than_their_code(migrated: Cli, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO batchq_migrations (version, name, applied_by) VALUES (2, 'from the future', 'x')")
+
+    service = migrated.run("run", "worker", timeout=60)
+    read = migrated.run("events")
+
+    for result in (service, read):
+        assert result.code == 1, str(result)
+        assert_one_clear_line(result.stderr, "batchq migrate", "newer than this batchq knows (1)")
