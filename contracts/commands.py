@@ -118,6 +118,29 @@ class SetQuota(_CommandBase):
         return {name: getattr(self, name) for name in LIMIT_NAMES if name in self.model_fields_set}
 
 
+class StartCanary(_CommandBase):
+    """Send `percent` of new jobs (of one tenant, or all) to the worker pool `canary`; operators only."""
+
+    command: Literal[CommandName.START_CANARY] = CommandName.START_CANARY
+    percent: Annotated[float, Field(gt=0, le=100)]
+    tenant: Identifier | None = None
+    reason: Reason = ""
+
+
+class PromoteCanary(_CommandBase):
+    """End the canary stage: the new version is good (roll it out to `default`)."""
+
+    command: Literal[CommandName.PROMOTE_CANARY] = CommandName.PROMOTE_CANARY
+    reason: Reason = ""
+
+
+class AbortCanary(_CommandBase):
+    """End the canary stage and send its waiting jobs back to `default`."""
+
+    command: Literal[CommandName.ABORT_CANARY] = CommandName.ABORT_CANARY
+    reason: Reason = ""
+
+
 Command = Annotated[
     RetryJob
     | CancelJob
@@ -127,7 +150,10 @@ Command = Annotated[
     | ResumeQueue
     | GrantRole
     | RevokeRole
-    | SetQuota,
+    | SetQuota
+    | StartCanary
+    | PromoteCanary
+    | AbortCanary,
     Field(discriminator="command"),
 ]
 

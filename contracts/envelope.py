@@ -50,11 +50,12 @@ class AggregateType(StrEnum):
     ACCESS = "access"  # grants of roles to principals (tenant `batchq`)
     QUOTAS = "quotas"  # the quotas of tenants and depositors (tenant `batchq`)
     CHECKPOINT = "checkpoint"  # a copy of the store taken before an upgrade
+    CANARY = "canary"  # a canary stage of a new worker version
 
 
 # Events about the installation rather than one batch: they carry no batch_id.
 UNBATCHED = frozenset(
-    {AggregateType.QUEUE, AggregateType.ACCESS, AggregateType.QUOTAS, AggregateType.CHECKPOINT}
+    {AggregateType.QUEUE, AggregateType.ACCESS, AggregateType.QUOTAS, AggregateType.CHECKPOINT, AggregateType.CANARY}
 )
 
 

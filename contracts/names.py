@@ -59,6 +59,9 @@ class CommandName(StrEnum):
     GRANT_ROLE = "grant_role"
     REVOKE_ROLE = "revoke_role"
     SET_QUOTA = "set_quota"
+    START_CANARY = "start_canary"
+    PROMOTE_CANARY = "promote_canary"
+    ABORT_CANARY = "abort_canary"
 
 
 class Pool(StrEnum):

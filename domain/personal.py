@@ -45,7 +45,8 @@ CLASSIFIED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"params", "payload_url", "item", "tags"}),
         frozenset({"depends_on", "handler", "max_attempts", "pool"}),
     ),
-    "JobStarted": (frozenset(), frozenset({"attempt", "worker_id"})),
+    "JobStarted": (frozenset(), frozenset({"attempt", "pool", "worker_id"})),
+    "JobRerouted": (frozenset(), frozenset({"pool", "reason"})),
     "JobProgressed": (frozenset({"message"}), frozenset({"attempt", "progress"})),
     "JobCompleted": (frozenset({"result"}), frozenset({"attempt"})),
     "JobFailed": (frozenset({"error"}), frozenset({"attempt"})),  # its code and stage are copied out in clear
@@ -63,6 +64,10 @@ CLASSIFIED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "PrincipalGranted": (frozenset(), frozenset({"granted_by", "granted_for", "principal", "reason", "role"})),
     "PrincipalRevoked": (frozenset(), frozenset({"granted_for", "principal", "reason", "revoked_by", "role"})),
     "QuotasCreated": (frozenset(), frozenset()),
+    "CanaryCreated": (frozenset(), frozenset()),
+    "CanaryStarted": (frozenset(), frozenset({"canary_tenant", "percent", "reason", "requested_by"})),
+    "CanaryPromoted": (frozenset(), frozenset({"reason", "requested_by"})),
+    "CanaryAborted": (frozenset(), frozenset({"reason", "requested_by"})),
     # A depositor's quota names the depositor.
     "QuotaSet": (frozenset({"subject"}), frozenset({"limits", "reason", "scope", "set_by"})),
     "CheckpointCreated": (frozenset(), frozenset({"label", "location", "position", "store_schema_version"})),

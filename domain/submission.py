@@ -69,7 +69,10 @@ def item_ids(draft: BatchDraft) -> list[UUID]:
     return [item_id(draft.tenant, j.item) for j in draft.jobs if j.item]
 
 
-def create_batch(draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datetime) -> NewBatch:
+def create_batch(
+    draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datetime, pools: Mapping[UUID, str] | None = None
+) -> NewBatch:
+    """The batch, its jobs (each in `pools[job_uuid]`, else the draft's pool) and the items they claim."""
     check_graph({j.job_uuid: j.depends_on for j in draft.jobs})
     batch = submit_batch(
         batch_id=draft.batch_id,
@@ -99,7 +102,7 @@ def create_batch(draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datet
             max_attempts=spec.max_attempts,
             item=spec.item,
             tags=draft.tags,
-            pool=draft.pool,
+            pool=(pools or {}).get(spec.job_uuid, draft.pool),
             **provenance,
         )
         if spec.item:

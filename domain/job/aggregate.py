@@ -21,6 +21,7 @@ from domain.job.events import (
     JobError,
     JobFailed,
     JobProgressed,
+    JobRerouted,
     JobRetried,
     JobSkipped,
     JobStarted,
@@ -82,11 +83,16 @@ class Job(BatchqAggregate):
         if attempt != self.attempts:
             raise self._refuse(action, f"attempt {attempt} is no longer current")
 
-    def start(self, worker_id: str, now: datetime) -> None:
+    def start(self, worker_id: str, now: datetime, pool: str = "default") -> None:
         self._require(JobStatus.PENDING, "start")
         if not self.due(now):
             raise self._refuse("start", f"its retry is not due until {self.not_before}")
-        self._record(JobStarted, now, worker_id=worker_id, attempt=self.attempts + 1)
+        self._record(JobStarted, now, worker_id=worker_id, attempt=self.attempts + 1, pool=pool)
+
+    def reroute(self, pool: str, reason: str, now: datetime) -> None:
+        self._require(JobStatus.PENDING, "reroute")
+        if pool != self.pool:
+            self._record(JobRerouted, now, pool=pool, reason=reason)
 
     def due(self, now: datetime) -> bool:
         """Not waiting out a retry backoff."""

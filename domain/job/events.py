@@ -93,6 +93,7 @@ class JobSubmitted(BatchqCreated):
 class JobStarted(BatchqEvent):
     worker_id: str
     attempt: int
+    pool: str = "default"  # added with the canary: events stored before it load with the default
 
     def apply(self, job: Job) -> None:
         job.status = JobStatus.PROCESSING
@@ -100,6 +101,17 @@ class JobStarted(BatchqEvent):
         job.worker_id = self.worker_id
         job.progress = None
         job.not_before = None
+
+
+@pinned
+class JobRerouted(BatchqEvent):
+    """A waiting job sent to another worker pool (an aborted canary sends its jobs back to `default`)."""
+
+    pool: str
+    reason: str = ""
+
+    def apply(self, job: Job) -> None:
+        job.pool = self.pool
 
 
 @pinned

@@ -33,7 +33,7 @@ from services.adapters.store import (
     EventStore,
     NotFoundError,
 )
-from services.cli import admin, checkpoint, migrate, run, views
+from services.cli import admin, canary, checkpoint, migrate, run, views
 from services.cli.quota import quota_command, quota_parsers
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -80,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("principal", nargs="?")
     s.add_argument("--json", action="store_true")
     quota_parsers(sub.add_parser("quota", help="a tenant's or a depositor's quotas (operators only)"))
+    canary.add_parser(sub)
     s = sub.add_parser("run", help="run one service until SIGTERM")
     s.add_argument("service", choices=run.SERVICES)
     migrate.add_parser(sub)
@@ -105,6 +106,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "grant": lambda a: {"command": "grant_role", **_role_change(a)},
     "revoke": lambda a: {"command": "revoke_role", **_role_change(a)},
     "quota set": quota_command,
+    **{f"canary {action}": canary.command for action in ("start", "promote", "abort")},
     "resume": lambda a: {"command": "resume_queue", "reason": a.reason},
 }
 
@@ -152,8 +154,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(migrate.main(args, settings))
     if args.command == "checkpoint":
         return asyncio.run(checkpoint.main(args, settings))
-    if args.command == "quota":
-        args.command = f"quota {args.quota_command}"
+    if args.command in ("quota", "canary"):
+        args.command = f"{args.command} {getattr(args, args.command + '_command')}"
     if args.command in COMMANDS:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
@@ -164,6 +166,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
         return asyncio.run(_submit(settings, body, args.wait))
     store = EventStore.from_url(settings.database_url, settings.database_schema)
+    if args.command == "canary status":
+        print(canary.status(store, args.json))
+        return EXIT_OK
     if args.command == "quota show":
         print(views.quota_listing(store, args.tenant, args.user, as_json=args.json))
         return EXIT_OK

@@ -11,14 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from contracts.commands import (
+    AbortCanary,
     CancelJob,
     DeleteBatch,
     GrantRole,
     PauseQueue,
+    PromoteCanary,
     ResumeQueue,
     RetryJob,
     RevokeRole,
     SetQuota,
+    StartCanary,
     UpdateReporting,
 )
 from domain.access import Action
@@ -30,6 +33,7 @@ from domain.job import Job
 from domain.queue import QUEUE_ID, Queue, create_queue
 from domain.states import SETTLED_JOB_STATES, BatchStatus, JobStatus
 from services.adapters.store import NotFoundError
+from services.dispatcher.canary import CanaryCommands
 from services.dispatcher.effects import Effects, provenance
 from services.dispatcher.grants import GrantCommands
 from services.dispatcher.parts import Part
@@ -146,4 +150,7 @@ COMMAND_HANDLERS: dict[type, Callable[[Any, Any, str], Effects]] = {
     GrantRole: GrantCommands.grant_role,
     RevokeRole: GrantCommands.revoke_role,
     SetQuota: QuotaCommands.set_quota,
+    StartCanary: CanaryCommands.start_canary,
+    PromoteCanary: CanaryCommands.promote_canary,
+    AbortCanary: CanaryCommands.abort_canary,
 }

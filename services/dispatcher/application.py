@@ -25,6 +25,7 @@ from domain.states import BatchStatus, JobStatus
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore
 from services.dispatcher.admin import AdminCommands
+from services.dispatcher.canary import CanaryCommands
 from services.dispatcher.effects import SAVE_ATTEMPTS, Dispatch, Effects
 from services.dispatcher.grants import GrantCommands
 from services.dispatcher.intake import Intake
@@ -34,7 +35,7 @@ from services.dispatcher.view import DispatchView
 log = get_logger("batchq.dispatcher")
 
 
-class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands):
+class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands, CanaryCommands):
     def __init__(
         self,
         store: EventStore,

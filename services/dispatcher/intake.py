@@ -10,6 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.batch import Batch
+from domain.canary import CANARY_ID, Canary, pool_for
 from domain.errors import DuplicateBatchError, DuplicateJobError
 from domain.item import Item
 from domain.quotas import QUOTAS_ID, Limits, Quotas, Request, Scope, check_submission
@@ -30,7 +31,7 @@ class Intake(Part):
                 return self._resubmitted(existing, draft)
             self._check_quotas(draft)
             owners = self._item_owners(draft)
-            new = create_batch(draft, owners, self.clock())
+            new = create_batch(draft, owners, self.clock(), self._pools(draft))
             try:
                 self.store.save(*new.aggregates())
             except ConflictError:
@@ -38,6 +39,13 @@ class Intake(Part):
                 continue  # an item claim raced another batch: look at the owners again
             return self._accepted(new)
         raise ConflictError(f"batch {draft.batch_id} kept conflicting")
+
+    def _pools(self, draft: BatchDraft) -> dict[UUID, str] | None:
+        """Where each job goes while a canary stage runs (`domain.canary.pool_for`); None: all to default."""
+        canary: Canary | None = self.store.get_many([CANARY_ID]).get(CANARY_ID)
+        if canary is None or canary.stage is None:
+            return None
+        return {j.job_uuid: pool_for(j.job_uuid, draft.tenant, canary.stage) for j in draft.jobs}
 
     def _check_quotas(self, draft: BatchDraft) -> None:
         """QUOTA_EXCEEDED before anything is stored. Exact under any concurrency: the one active

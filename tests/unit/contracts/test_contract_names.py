@@ -83,6 +83,9 @@ def test_a_command_is_routed_under_its_wire_name() -> None:
         "grant_role",
         "revoke_role",
         "set_quota",
+        "start_canary",
+        "promote_canary",
+        "abort_canary",
     }
     assert CancelJob.model_fields["command"].default is names.CommandName.CANCEL_JOB
 
