@@ -32,8 +32,9 @@ from services.adapters.store import (
     SchemaNameError,
     ServerUnavailableError,
 )
-from services.cli import admin, views
+from services.cli import admin, operate, views
 from services.dispatcher.address_policy import AllowedNetworksError
+from services.projections import schema as read_model
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 FINAL = {"COMPLETED", "FAILED", "DELETED"}
@@ -71,8 +72,9 @@ def parser() -> argparse.ArgumentParser:
     for name in ("pause", "resume"):
         sub.add_parser(name).add_argument("--reason", default="")
     s = sub.add_parser("run", help="run one service until SIGTERM")
-    s.add_argument("service", choices=["dispatcher", "worker", "reporter"])
+    s.add_argument("service", choices=["dispatcher", "worker", "reporter", "api", "projector"])
     sub.add_parser("migrate", help="create the event store's tables and the RabbitMQ topology")
+    operate.add_parsers(sub)
     s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
     s.add_argument("--dir", type=Path, help="where the store and emails go")
     s = sub.add_parser("demo", help="the seed use cases on the embedded store, live")
@@ -140,6 +142,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return run.main(args.service, settings)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command in ("projections", "token"):
+        return operate.main(args, settings)
     if args.command in COMMANDS:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
@@ -159,6 +163,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _migrate(settings: Settings) -> int:
     EventStore.postgres(settings.database_url, schema=settings.database_schema, create_tables=True).migrate()
+    read_model.create_tables(settings.database_url, settings.database_schema)
     bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     await bus.close()
