@@ -1,22 +1,20 @@
 """Answering and refusing messages the same way in every service (CONTRACT: wire conventions).
 
 A refused message is answered when it has `reply_to`, logged with its code and
-reason, counted, and handed back to the bus adapter to dead-letter.
+reason, counted in `batchq_messages_refused_total`, and handed back to the bus adapter to dead-letter.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from contracts.commands import Reply
 from contracts.errors import ErrorCode
 from services.adapters.bus import Bus, Delivery, Verdict
 from services.adapters.logging import get_logger
+from services.adapters.metrics import MESSAGES_REFUSED
 
 log = get_logger("batchq.replies")
-
-REFUSALS: Counter[str] = Counter()
 
 
 async def answer(bus: Bus, delivery: Delivery, reply: Reply) -> None:
@@ -33,7 +31,7 @@ async def refuse(
     bus: Bus, delivery: Delivery, code: str, reason: str, *, in_place: bool = False, **context: Any
 ) -> Verdict:
     """`in_place`: the broker dead-letters it (its `x-death` header, not `x-batchq-error`, tells why)."""
-    REFUSALS[code] += 1
+    MESSAGES_REFUSED.labels(code=code).inc()
     log.warning("message_refused", queue=delivery.queue, code=code, reason=reason, **context)
     await answer(bus, delivery, Reply.failure(ErrorCode(code), reason))
     return Verdict.reject(f"{code}: {reason}", in_place=in_place)

@@ -34,7 +34,7 @@ def build(service: str, settings: Settings) -> Any:
 def main(service: str, settings: Settings) -> int:
     built = build(service, settings)
     if settings.metrics_addr and service != "api":
-        from services.adapters.metrics_server import with_metrics
+        from services.adapters.metrics import with_metrics
 
         built = with_metrics(built, service, settings)
     asyncio.run(serve(built))

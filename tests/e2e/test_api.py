@@ -1,0 +1,161 @@
+"""`batchq run api`: /health, /metrics and /api/v1 on the real servers, against what the CLI says."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import httpx
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.api import ApiClient, free_port, start_api
+from tests.e2e.cli import Cli, job, submission
+from tests.e2e.processes import Processes
+from tests.e2e.test_read_model import mixed_batch
+from tests.servers import PostgresServer
+from tests.threaded_servers import SmtpServer
+
+pytestmark = pytest.mark.batchq_env(BATCHQ_ALERT_INTERVAL_SECONDS="0.5")
+
+
+@pytest.fixture
+def api(system: Processes, cli: Cli) -> ApiClient:
+    return start_api(system, cli)
+
+
+def health(api: ApiClient) -> httpx.Response:
+    return httpx.get(f"{api.base_url}/health", timeout=30)
+
+
+def set_connections(postgres_server: PostgresServer, database_url: str, allowed: bool) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')  # type: ignore[arg-type]
+        if not allowed:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+def test_health_is_503_naming_the_database_while_it_refuses_connections_and_200_again_after(
+    api: ApiClient, postgres_server: PostgresServer, database_url: str
+) -> None:
+    first = health(api)
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "ok"
+    assert set(first.json()["checks"]) >= {"database", "broker", "relay_lag", "projection_lag", "schema_version"}
+
+    set_connections(postgres_server, database_url, allowed=False)
+    try:
+        down = api.wait_until(lambda: (r := health(api)).status_code == 503 and r, "503 while the database is away")
+        assert "database" in down.json()["failing"]
+        assert down.json()["checks"]["database"]["ok"] is False
+        assert down.json()["checks"]["broker"]["ok"] is True
+    finally:
+        set_connections(postgres_server, database_url, allowed=True)
+    back = api.wait_until(lambda: (r := health(api)).status_code == 200 and r, "200 once the database is back")
+    assert back.json()["status"] == "ok"
+
+
+def test_metrics_parse_and_their_job_gauges_equal_the_states_in_the_store_after_a_mixed_batch(
+    api: ApiClient, cli: Cli, smtp_server: SmtpServer
+) -> None:
+    doc = mixed_batch(cli, smtp_server)
+    states = Counter(j["status"] for j in cli.status(str(doc["batch_id"]))["jobs"])
+
+    def gauges() -> dict[str, float]:
+        return {s.labels["state"]: s.value for s in api.metrics()["batchq_jobs"] if s.labels["tenant"] == "acme"}
+
+    api.wait_until(lambda: gauges() == states, f"batchq_jobs equal to {dict(states)}")
+    families = api.metrics()
+    assert {s.labels["state"]: s.value for s in families["batchq_batches"]} == {"FAILED": 1}
+    assert {s.labels["code"]: s.value for s in families["batchq_job_failures"]}["BAD"] == 4
+    count = [s.value for s in families["batchq_job_duration_seconds"] if s.name.endswith("_count")]
+    assert count == [sum(states[s] for s in ("COMPLETED", "ABANDONED"))]  # jobs that ran to an end
+    for name in ("batchq_queue_depth", "batchq_oldest_pending_job_age_seconds", "batchq_stuck_jobs",
+                 "batchq_relay_lag_events", "batchq_projection_lag_events", "batchq_alert_firing"):  # fmt: skip
+        assert name in families, name
+
+
+def test_the_api_batch_and_job_documents_equal_what_the_cli_shows(
+    api: ApiClient, cli: Cli, smtp_server: SmtpServer
+) -> None:
+    doc = mixed_batch(cli, smtp_server)
+    batch_id = str(doc["batch_id"])
+    status = cli.status(batch_id)
+    assert api.get(f"/api/v1/batches/{batch_id}").json() == status
+    events = cli.events(batch_id=batch_id)
+    assert api.get(f"/api/v1/batches/{batch_id}/events").json()["events"] == events
+    early = events[5]["occurred_at"]
+    assert api.get(f"/api/v1/batches/{batch_id}", at=early).json() == cli.status(batch_id, at=early)
+
+    failed = next(j for j in status["jobs"] if j["status"] == "ABANDONED")
+    job = api.get(f"/api/v1/jobs/{failed['job_uuid']}").json()
+    assert {k: job[k] for k in failed} == failed
+    assert [a["error"]["code"] for a in job["attempt_history"]] == ["BAD"] * 4
+    assert job["errors"][0]["traceback"] and job["errors"][0]["stage"] == "execution"
+
+    listed = api.wait_until(lambda: api.get("/api/v1/batches", tenant="acme").json()["batches"], "the batch listed")
+    assert [(b["batch_id"], b["status"], b["job_count"]) for b in listed] == [(batch_id, "FAILED", 5)]
+    assert api.get("/api/v1/batches", tenant="globex").json()["batches"] == []
+    page = api.get("/api/v1/events", since=3, limit=4).json()
+    assert [e["position"] for e in page["events"]] == [4, 5, 6, 7] and page["next_since"] == 7
+    assert page["events"] == cli.events(since=3)[:4]
+
+
+def test_requests_without_a_valid_token_are_401_and_unknown_ids_404_in_the_error_shape(
+    api: ApiClient, cli: Cli
+) -> None:
+    missing = httpx.get(f"{api.base_url}/api/v1/batches", timeout=30)
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "UNAUTHORIZED"
+    with api.client("bq_not-a-token") as c:
+        assert c.get("/api/v1/batches").status_code == 401
+    unknown = api.get("/api/v1/batches/8f7c5a8e-1111-4222-8333-944445555666")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "NOT_FOUND"
+    assert "8f7c5a8e-1111-4222-8333-944445555666" in unknown.json()["error"]["reason"]
+    assert httpx.get(f"{api.base_url}/api/v1/openapi.json").json()["paths"]["/api/v1/jobs/{job_uuid}/retry"]
+
+    token_id = cli.ok("token", "create", "short-lived").stdout.split()[1]
+    token = cli.ok("token", "create", "other").stdout.splitlines()[-1]
+    cli.ok("token", "revoke", token_id)
+    assert cli.run("token", "revoke", token_id).code == 1
+    with api.client(token) as c:
+        assert c.get("/api/v1/batches").status_code == 200
+
+
+def test_admin_actions_through_the_api_answer_as_the_cli_does(api: ApiClient, cli: Cli) -> None:
+    paused = api.post("/api/v1/queue/pause", {"reason": "maintenance"})
+    assert paused.status_code == 200 and paused.json()["ok"] is True, paused.text
+    by_cli = cli.run("pause", "--reason", "maintenance")
+    by_api = api.post("/api/v1/queue/pause", {"reason": "maintenance"})
+    assert by_cli.code == 1
+    assert by_api.status_code == 409
+    assert by_api.json() == by_cli.json() and by_api.json()["error"]["code"] == "ILLEGAL_TRANSITION"
+
+    cli.ok("resume")
+    doc = submission([job()])
+    cli.submit(doc)
+    done = cli.wait_for_batch(doc["batch_id"], "COMPLETED")
+    job_uuid = done["jobs"][0]["job_uuid"]
+    by_cli = cli.run("cancel", job_uuid)
+    by_api = api.post(f"/api/v1/jobs/{job_uuid}/cancel")
+    assert (by_api.status_code, by_api.json()) == (409, by_cli.json())
+    retried = api.post(f"/api/v1/jobs/{job_uuid}/retry", {"override": True, "reason": "again"})
+    assert retried.json() == {"schema_version": 1, "ok": True, "result": {"job_uuid": job_uuid, "status": "PENDING"}}
+    unknown = api.post("/api/v1/batches/8f7c5a8e-1111-4222-8333-944445555666/delete")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "NOT_FOUND")
+
+
+def test_a_service_serves_its_own_health_and_metrics_on_batchq_metrics_addr(
+    migrated: Cli, processes: Processes
+) -> None:
+    port = free_port()
+    processes.start("dispatcher", env={"BATCHQ_METRICS_ADDR": f"127.0.0.1:{port}"})
+    up = httpx.get(f"http://127.0.0.1:{port}/health", timeout=30)
+    assert up.status_code == 200 and up.json()["checks"]["database"]["ok"] is True, up.text
+    refused = migrated.run("cancel", "8f7c5a8e-1111-4222-8333-944445555666")
+    assert refused.code == 1
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    samples = {s.name: s for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["batchq_messages_refused_total"].labels == {"code": "NOT_FOUND"}
+    assert samples["batchq_messages_refused_total"].value == 1
