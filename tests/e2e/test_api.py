@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
+from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -11,9 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.api import ApiClient, free_port, start_api
 from tests.e2e.cli import Cli, job, submission
+from tests.e2e.outages import vhost_of
 from tests.e2e.processes import Processes
 from tests.e2e.test_read_model import mixed_batch
-from tests.servers import PostgresServer
+from tests.rabbitmq_admin import ManagementApi
+from tests.servers import PostgresServer, RabbitServer
 from tests.threaded_servers import SmtpServer
 
 pytestmark = pytest.mark.batchq_env(BATCHQ_ALERT_INTERVAL_SECONDS="0.5")
@@ -54,6 +58,37 @@ def test_health_is_503_naming_the_database_while_it_refuses_connections_and_200_
         set_connections(postgres_server, database_url, allowed=True)
     back = api.wait_until(lambda: (r := health(api)).status_code == 200 and r, "200 once the database is back")
     assert back.json()["status"] == "ok"
+
+
+def set_vhost_access(rabbitmq_server: RabbitServer, amqp_url: str, allowed: bool) -> None:
+    """Grant or take away the test user's permissions on its vhost: new connections are refused meanwhile."""
+    admin, vhost, user = rabbitmq_server.admin, vhost_of(amqp_url), rabbitmq_server.user
+    if isinstance(admin, ManagementApi):
+        path = f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}"
+        if allowed:
+            admin.client.put(path, json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        else:
+            admin.client.delete(path).raise_for_status()
+        return
+    action = (
+        ["set_permissions", "-p", vhost, user, ".*", ".*", ".*"]
+        if allowed
+        else ["clear_permissions", "-p", vhost, user]
+    )
+    subprocess.run([admin.description, "-q", *action], check=True, capture_output=True, timeout=60)
+
+
+def test_health_is_503_naming_the_broker_while_it_refuses_connections_and_200_again_after(
+    api: ApiClient, rabbitmq_server: RabbitServer, amqp_url: str
+) -> None:
+    assert health(api).status_code == 200
+    set_vhost_access(rabbitmq_server, amqp_url, allowed=False)
+    try:
+        down = api.wait_until(lambda: (r := health(api)).status_code == 503 and r, "503 while the broker refuses")
+        assert down.json()["failing"] == ["broker"], down.text
+    finally:
+        set_vhost_access(rabbitmq_server, amqp_url, allowed=True)
+    api.wait_until(lambda: health(api).status_code == 200, "200 once the broker takes connections again")
 
 
 def test_metrics_parse_and_their_job_gauges_equal_the_states_in_the_store_after_a_mixed_batch(
