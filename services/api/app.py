@@ -10,10 +10,11 @@ from __future__ import annotations
 import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from services.adapters.envelopes import dumps
-from services.api import observe, routes
+from services.api import dashboard, observe, routes
 from services.api.context import Api, ApiError
 
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "INVALID_MESSAGE"}
@@ -52,4 +53,6 @@ def create_app(api: Api) -> FastAPI:
 
     app.include_router(observe.router)
     app.include_router(routes.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.HERE / "static"), name="static")
     return app

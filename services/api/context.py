@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ class Api:
     tokens: Tokens
     bus: Bus
     firing: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # alert, subject → details
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # ends the live streams at shutdown
 
     @staticmethod
     def now() -> datetime:

@@ -106,6 +106,14 @@ class ReadModel:
             counts.setdefault(row["batch_id"], {})[row["status"]] = row["n"]
         return counts
 
+    async def batch_events_since(self, batch_id: UUID, position: int) -> list[dict[str, Any]]:
+        """The index rows of a batch's events after `position` (the dashboard's live timeline)."""
+        query = sql.SQL(
+            "SELECT position, type, aggregate_type, aggregate_id, occurred_at, error_code FROM {}"
+            " WHERE batch_id = %s AND position > %s ORDER BY position"
+        ).format(self.t("batchq_rm_events"))
+        return await self.rows(query, (batch_id, position))
+
     async def lags(self) -> tuple[int, int]:
         """(relay lag, projection lag) in events."""
         query = sql.SQL(

@@ -47,9 +47,11 @@ class ApiService:
         )
         self.projector = Projector(store, settings.database_url, settings.database_schema)
         host, port = split_addr(settings.http_addr)
-        config = uvicorn.Config(create_app(self.api), host=host, port=port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            create_app(self.api), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5
+        )
         self.server = _Server(config)
-        self.stopping = asyncio.Event()
+        self.stopping = self.api.stopping
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
