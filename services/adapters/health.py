@@ -62,6 +62,19 @@ async def broker(url: str) -> Check:
     return Check("broker", True)
 
 
+def consumers(bus: Any) -> Check:
+    """This process's consumers: its broker connection is open (a robust connection that is
+    reconnecting has none), and the queues it consumes. A standby dispatcher consumes none, so
+    the list is shown, not judged."""
+    connection = getattr(bus, "connection", None)
+    queues = sorted(getattr(bus, "consumers", {}))
+    is_open = connection is not None and not connection.is_closed
+    detail: dict[str, Any] = {"queues": queues}
+    if not is_open:
+        detail["reason"] = "not connected to the broker"
+    return Check("consumers", is_open, detail)
+
+
 def document(checks: Iterable[Check]) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 when every check passes, else 503 naming each failing one."""
     checks = list(checks)

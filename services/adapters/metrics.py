@@ -31,13 +31,15 @@ def split_addr(addr: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-async def service_health(settings: Settings) -> tuple[int, dict[str, Any]]:
+async def service_health(settings: Settings, service: Any) -> tuple[int, dict[str, Any]]:
     checks = await health.database(settings.database_url, settings.database_schema, EVENT_STORE_TABLES)
     checks.append(await health.broker(settings.amqp_url))
+    if getattr(service, "bus", None) is not None:
+        checks.append(health.consumers(service.bus))
     return health.document(checks)
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, settings: Settings) -> None:
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, settings: Settings, service: Any) -> None:
     with contextlib.suppress(Exception):
         request = await asyncio.wait_for(reader.readline(), 10)
         while (await reader.readline()).strip():
@@ -46,7 +48,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
         if path == b"/metrics":
             status, body, kind = 200, generate_latest(), CONTENT_TYPE_LATEST
         elif path == b"/health":
-            status, doc = await service_health(settings)
+            status, doc = await service_health(settings, service)
             body, kind = orjson.dumps(doc), "application/json"
         else:
             status, body, kind = 404, b'{"error":{"code":"NOT_FOUND","reason":"no such path"}}', "application/json"
@@ -68,7 +70,7 @@ class WithMetrics:
 
     async def start(self) -> None:
         host, port = split_addr(self.settings.metrics_addr)
-        self.server = await asyncio.start_server(lambda r, w: _handle(r, w, self.settings), host, port)
+        self.server = await asyncio.start_server(lambda r, w: _handle(r, w, self.settings, self.service), host, port)
         log.info("metrics_serving", service=self.name, addr=self.settings.metrics_addr)
         await self.service.start()
 

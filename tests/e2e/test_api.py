@@ -188,6 +188,7 @@ def test_a_service_serves_its_own_health_and_metrics_on_batchq_metrics_addr(
     processes.start("dispatcher", env={"BATCHQ_METRICS_ADDR": f"127.0.0.1:{port}"})
     up = httpx.get(f"http://127.0.0.1:{port}/health", timeout=30)
     assert up.status_code == 200 and up.json()["checks"]["database"]["ok"] is True, up.text
+    assert "batchq.dispatcher.commands" in up.json()["checks"]["consumers"]["queues"]
     refused = migrated.run("cancel", "8f7c5a8e-1111-4222-8333-944445555666")
     assert refused.code == 1
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
