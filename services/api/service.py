@@ -48,7 +48,13 @@ class ApiService:
         self.projector = Projector(store, settings.database_url, settings.database_schema)
         host, port = split_addr(settings.http_addr)
         config = uvicorn.Config(
-            create_app(self.api), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5
+            create_app(self.api),
+            host=host,
+            port=port,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
         )
         self.server = _Server(config)
         self.stopping = self.api.stopping
