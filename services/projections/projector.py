@@ -49,6 +49,37 @@ def _upsert(schema: str, table: str, columns: tuple[str, ...], key: str) -> sql.
     )
 
 
+class BulkUpsert:
+    """Many rows into one table by COPY into a temporary twin, then one INSERT … ON CONFLICT.
+
+    Measured on 60,000 events (20,000 jobs): row-by-row upserts (psycopg's pipelined
+    executemany) spent half of the projector's time; COPY makes the write a few statements a page.
+    """
+
+    def __init__(self, schema: str, table: str, columns: tuple[str, ...], key: str) -> None:
+        target, temporary = sql.Identifier(schema, table), sql.Identifier(f"{table}_page")
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        updates = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
+        )
+        self.create = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+            temporary, target
+        )
+        self.copy = sql.SQL("COPY {} ({}) FROM STDIN").format(temporary, names)
+        self.merge = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
+            target, names, names, temporary, sql.Identifier(key), updates
+        )
+
+    def write(self, cursor: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        cursor.execute(self.create)
+        with cursor.copy(self.copy) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(self.merge)  # the twin empties itself at commit (ON COMMIT DELETE ROWS)
+
+
 class Projector:
     def __init__(self, store: EventStore, url: str, schema: str, *, page: int = PAGE) -> None:
         self.store = store
@@ -57,12 +88,11 @@ class Projector:
         self.page = page
         self.conn: psycopg.Connection[Any] | None = None
         self.position_table = sql.Identifier(schema, "batchq_rm_position")
-        self.upsert_job = _upsert(schema, "batchq_rm_jobs", JOB_COLUMNS, "job_uuid")
+        self.upsert_jobs = BulkUpsert(schema, "batchq_rm_jobs", JOB_COLUMNS, "job_uuid")
         self.upsert_batch = _upsert(schema, "batchq_rm_batches", BATCH_COLUMNS, "batch_id")
-        self.insert_index = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
-            sql.Identifier(schema, "batchq_rm_events"),
-            sql.SQL(", ").join(map(sql.Identifier, INDEX_COLUMNS)),
-            sql.SQL(", ").join(sql.Placeholder() * len(INDEX_COLUMNS)),
+        # Positions are new in each page (the position row's lock sees to it): plain COPY, no conflict.
+        self.copy_index = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(schema, "batchq_rm_events"), sql.SQL(", ").join(map(sql.Identifier, INDEX_COLUMNS))
         )
         self.add_counts = sql.SQL(
             "INSERT INTO {} AS c (tenant, status, jobs) VALUES (%s, %s, %s) "
@@ -124,10 +154,12 @@ class Projector:
         for record in records:
             evolve.apply(page, record.position, record.event)
         with conn.cursor() as cursor:
-            cursor.executemany(self.insert_index, [tuple(row[c] for c in INDEX_COLUMNS) for row in page.index])
+            with cursor.copy(self.copy_index) as copy:
+                for row in page.index:
+                    copy.write_row(tuple(row[c] for c in INDEX_COLUMNS))
             batches = [_values(page.batches[b], BATCH_COLUMNS) for b in page.changed_batches]
             cursor.executemany(self.upsert_batch, batches)
-            cursor.executemany(self.upsert_job, [_values(page.jobs[j], JOB_COLUMNS) for j in page.changed_jobs])
+            self.upsert_jobs.write(cursor, [_values(page.jobs[j], JOB_COLUMNS) for j in page.changed_jobs])
             deltas = [(tenant, status, n) for (tenant, status), n in page.counts.items() if n]
             cursor.executemany(self.add_counts, deltas)
             # A state no job is in has no row, so a rebuild (one page) and the live fold (many) agree.
