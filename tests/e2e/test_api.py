@@ -150,9 +150,17 @@ def test_requests_without_a_valid_token_are_401_and_unknown_ids_404_in_the_error
     assert "8f7c5a8e-1111-4222-8333-944445555666" in unknown.json()["error"]["reason"]
     assert httpx.get(f"{api.base_url}/api/v1/openapi.json").json()["paths"]["/api/v1/jobs/{job_uuid}/retry"]
 
-    token_id = cli.ok("token", "create", "short-lived").stdout.split()[1]
+    expired = cli.ok("token", "create", "expired", "--ttl", "0").stdout.splitlines()[-1]
+    with api.client(expired) as c:
+        assert c.get("/api/v1/batches").json()["error"]["reason"] == "the token is unknown, expired or revoked"
+    revoked = cli.ok("token", "create", "short-lived").stdout.splitlines()
+    token_id = revoked[0].split()[1]
     token = cli.ok("token", "create", "other").stdout.splitlines()[-1]
+    with api.client(revoked[-1]) as c:
+        assert c.get("/api/v1/batches").status_code == 200
     cli.ok("token", "revoke", token_id)
+    with api.client(revoked[-1]) as c:
+        assert c.get("/api/v1/batches").status_code == 401
     assert cli.run("token", "revoke", token_id).code == 1
     with api.client(token) as c:
         assert c.get("/api/v1/batches").status_code == 200
