@@ -106,6 +106,31 @@ class ReadModel:
             counts.setdefault(row["batch_id"], {})[row["status"]] = row["n"]
         return counts
 
+    async def batch_changes(self, batch_id: UUID, after: int) -> dict[str, Any] | None:
+        """The batch's state and job counts, and its jobs whose rows changed after position `after`
+        (each row keeps the position of its last change): what a live page needs, in three indexed reads."""
+        found = await self.rows(
+            sql.SQL("SELECT status, job_count FROM {} WHERE batch_id = %s").format(self.t("batchq_rm_batches")),
+            (batch_id,),
+        )
+        if not found:
+            return None
+        jobs = await self.rows(
+            sql.SQL(
+                "SELECT job_uuid, status, attempts, progress, error, position FROM {}"
+                " WHERE batch_id = %s AND position > %s ORDER BY position"
+            ).format(self.t("batchq_rm_jobs")),
+            (batch_id, after),
+        )
+        counts = (await self.job_counts([batch_id])).get(batch_id, {})
+        return {
+            "status": found[0]["status"],
+            "total": found[0]["job_count"],
+            "settled": sum(n for status, n in counts.items() if status in SETTLED),
+            "jobs": [{**row, "job_uuid": str(row["job_uuid"])} for row in jobs],
+            "position": jobs[-1]["position"] if jobs else after,
+        }
+
     async def batch_events_since(self, batch_id: UUID, position: int) -> list[dict[str, Any]]:
         """The index rows of a batch's events after `position` (the dashboard's live timeline)."""
         query = sql.SQL(

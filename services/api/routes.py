@@ -45,7 +45,7 @@ def moment(value: str | None) -> datetime | None:
     return parsed
 
 
-async def _store_call(function: Any, *args: Any) -> Any:
+async def store_call(function: Any, *args: Any) -> Any:
     try:
         return await asyncio.to_thread(function, *args)
     except NotFoundError as error:
@@ -70,7 +70,7 @@ async def list_batches(
 
 
 async def batch_status(request: Request, batch_id: UUID, at: datetime | None) -> dict[str, Any]:
-    batch, jobs = await _store_call(views.load_batch, api_of(request).store, batch_id, at)
+    batch, jobs = await store_call(views.load_batch, api_of(request).store, batch_id, at)
     return views.status_document(batch, jobs)
 
 
@@ -81,8 +81,8 @@ async def get_batch(request: Request, principal: Authenticated, batch_id: UUID, 
 
 async def job_view(request: Request, job_uuid: UUID) -> dict[str, Any]:
     store = api_of(request).store
-    job = await _store_call(store.get, job_uuid, "job")
-    envelopes = await _store_call(_events_of, store, None, job_uuid, 0)
+    job = await store_call(store.get, job_uuid, "job")
+    envelopes = await store_call(events_of, store, None, job_uuid, 0)
     return job_document(views.job_entry(job_uuid, job), envelopes)
 
 
@@ -91,20 +91,20 @@ async def get_job(request: Request, principal: Authenticated, job_uuid: UUID) ->
     return json_response(await job_view(request, job_uuid))
 
 
-def _events_of(store: Any, batch_id: UUID | None, job_uuid: UUID | None, since: int) -> list[dict[str, Any]]:
+def events_of(store: Any, batch_id: UUID | None, job_uuid: UUID | None, since: int) -> list[dict[str, Any]]:
     return views.event_envelopes(store, batch_id=batch_id, job_uuid=job_uuid, since=since)
 
 
 @router.get("/batches/{batch_id}/events", summary="the events of a batch and its jobs, oldest first")
 async def batch_events(request: Request, principal: Authenticated, batch_id: UUID, since: int = 0) -> Response:
-    found = await _store_call(_events_of, api_of(request).store, batch_id, None, since)
+    found = await store_call(events_of, api_of(request).store, batch_id, None, since)
     return json_response({"events": found})
 
 
 @router.get("/jobs/{job_uuid}/events", summary="the events of a job, oldest first")
 async def job_events(request: Request, principal: Authenticated, job_uuid: UUID, since: int = 0) -> Response:
-    await _store_call(api_of(request).store.get, job_uuid, "job")
-    found = await _store_call(_events_of, api_of(request).store, None, job_uuid, since)
+    await store_call(api_of(request).store.get, job_uuid, "job")
+    found = await store_call(events_of, api_of(request).store, None, job_uuid, since)
     return json_response({"events": found})
 
 

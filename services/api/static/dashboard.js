@@ -1,8 +1,6 @@
 // The dashboard's only script: confirmed actions, live updates (server-sent events), the time slider.
 "use strict";
 
-const SETTLED = ["COMPLETED", "FAILED", "CANCELLED", "SKIPPED", "ABANDONED"];
-
 function flash(text, ok) {
   const box = document.getElementById("flash");
   box.textContent = text;
@@ -39,11 +37,10 @@ function setStatus(cell, status) {
   cell.className = "status s-" + status;
 }
 
-function applyStatus(doc) {
-  setStatus(document.getElementById("batch-status"), doc.status);
-  let settled = 0;
-  for (const job of doc.jobs) {
-    if (SETTLED.includes(job.status)) settled += 1;
+function applyStatus(change) {
+  // Only the jobs that changed come: rows not on the page (a long batch shows its first ones) are skipped.
+  setStatus(document.getElementById("batch-status"), change.status);
+  for (const job of change.jobs) {
     const row = document.getElementById("job-" + job.job_uuid);
     if (!row) continue;
     row.dataset.status = job.status;
@@ -58,8 +55,8 @@ function applyStatus(doc) {
     }
     showButtons(row);
   }
-  document.getElementById("batch-progress").value = settled;
-  document.getElementById("batch-settled").textContent = settled;
+  document.getElementById("batch-progress").value = change.settled;
+  document.getElementById("batch-settled").textContent = change.settled;
 }
 
 function appendTimeline(entries) {
