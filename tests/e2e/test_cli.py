@@ -110,7 +110,15 @@ def test_migrate_creates_the_configured_schema_and_reads_look_in_it(cli: Cli, da
     assert unknown_batch.code == 1 and "NOT_FOUND" in unknown_batch.stderr, str(unknown_batch)
     assert events.code == 0 and events.stdout == "", str(events)
     tables = tables_by_schema(database_url)
-    assert tables == {"batchq_tenant": {"batchq_events", "batchq_relay", "batchq_workers"}}, tables
+    read_model = {
+        "batchq_rm_position",
+        "batchq_rm_batches",
+        "batchq_rm_jobs",
+        "batchq_rm_job_counts",
+        "batchq_rm_events",
+    }
+    store = {"batchq_events", "batchq_relay", "batchq_workers", "batchq_api_tokens"}
+    assert tables == {"batchq_tenant": store | read_model}, tables  # all of them there, none in public
 
 
 def test_a_schema_name_that_needs_quoting_is_refused_in_one_line(cli: Cli) -> None:
