@@ -203,3 +203,18 @@ def test_a_service_serves_its_own_health_and_metrics_on_batchq_metrics_addr(
     samples = {s.name: s for f in text_string_to_metric_families(text) for s in f.samples}
     assert samples["batchq_messages_refused_total"].labels == {"code": "NOT_FOUND"}
     assert samples["batchq_messages_refused_total"].value == 1
+
+
+@pytest.mark.batchq_env(BATCHQ_DATABASE_SCHEMA="batchq_ops")
+def test_the_api_and_its_read_model_live_in_batchq_database_schema(api: ApiClient, cli: Cli, database_url: str) -> None:
+    doc = submission([job(), job("fail", max_attempts=1)], tenant="globex")
+    cli.submit(doc)
+    cli.wait_for_batch(doc["batch_id"], "FAILED")
+    assert health(api).status_code == 200, health(api).text
+    listed = api.wait_until(lambda: api.get("/api/v1/batches").json()["batches"], "the batch listed")
+    assert [(b["batch_id"], b["settled"]) for b in listed] == [(doc["batch_id"], 2)]
+    jobs = {s.labels["state"]: s.value for s in api.metrics()["batchq_jobs"]}
+    assert jobs == {"COMPLETED": 1, "FAILED": 1}
+    with psycopg.connect(database_url) as conn:
+        public = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    assert public == (0,)
