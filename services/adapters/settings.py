@@ -78,6 +78,8 @@ class Settings:
     http_addr: str = "127.0.0.1:8080"
     metrics_addr: str = ""  # empty: dispatcher, worker and reporter serve no /health nor /metrics
     projection_interval_seconds: float = 0.5
+    api_url: str = ""  # set: `batchq status` and `batchq events` read through the API, not the database
+    api_token: str = ""
     alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
 
     def child_environment(self) -> dict[str, str]:
@@ -124,5 +126,7 @@ class Settings:
             projection_interval_seconds=_float(
                 "BATCHQ_PROJECTION_INTERVAL_SECONDS", defaults.projection_interval_seconds
             ),
+            api_url=os.environ.get("BATCHQ_API_URL", defaults.api_url),
+            api_token=os.environ.get("BATCHQ_API_TOKEN", defaults.api_token),
             alerts=AlertSettings.from_env(),
         )

@@ -153,6 +153,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"batchq: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
             return EXIT_USAGE
         return asyncio.run(_submit(settings, body, args.wait))
+    if settings.api_url and args.command in ("status", "events"):
+        from services.cli import remote
+
+        return remote.main(args, settings)
     store = EventStore.from_url(settings.database_url, settings.database_schema)
     if args.command == "status":
         doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))

@@ -218,3 +218,26 @@ def test_the_api_and_its_read_model_live_in_batchq_database_schema(api: ApiClien
     with psycopg.connect(database_url) as conn:
         public = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
     assert public == (0,)
+
+
+def test_status_and_events_read_through_the_api_when_batchq_api_url_is_set(
+    api: ApiClient, cli: Cli, smtp_server: SmtpServer
+) -> None:
+    doc = mixed_batch(cli, smtp_server)
+    batch_id = str(doc["batch_id"])
+    remote = Cli({**cli.env, "BATCHQ_API_URL": api.base_url, "BATCHQ_API_TOKEN": api.token}, cli.work_dir)
+    remote.env["BATCHQ_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"  # it must not need the database
+    assert remote.status(batch_id) == cli.status(batch_id)
+    early = cli.events(batch_id=batch_id)[4]["occurred_at"]
+    assert remote.status(batch_id, at=early) == cli.status(batch_id, at=early)
+    assert remote.ok("status", batch_id).stdout == cli.ok("status", batch_id).stdout
+    assert remote.events(batch_id=batch_id, since=3) == cli.events(batch_id=batch_id, since=3)
+    assert remote.ok("events", "--json").stdout == cli.ok("events", "--json").stdout
+    job_uuid = cli.status(batch_id)["jobs"][1]["job_uuid"]
+    assert remote.events(job_uuid=job_uuid) == cli.events(job_uuid=job_uuid)
+
+    unknown = remote.run("status", "8f7c5a8e-1111-4222-8333-944445555666")
+    assert unknown.code == 1 and unknown.stderr.startswith("refused: NOT_FOUND: batch 8f7c5a8e"), str(unknown)
+    remote.env["BATCHQ_API_TOKEN"] = "bq_wrong"
+    refused = remote.run("events")
+    assert refused.code == 1 and refused.stderr.strip().startswith("refused: UNAUTHORIZED:"), str(refused)
