@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from typing import Any
 
 import orjson
@@ -26,9 +27,24 @@ ALERT_FIRING = Gauge("batchq_alert_firing", "1 while an alert fires", ["alert", 
 EVENT_STORE_TABLES = ("batchq_events", "batchq_relay")
 
 
+class AddressUnavailableError(Exception):
+    """An HTTP address batchq was told to serve on cannot be bound: one line naming the variable."""
+
+    def __init__(self, variable: str, addr: str, cause: OSError) -> None:
+        super().__init__(f"cannot serve HTTP on {addr} ({variable}): {cause.strerror or cause}")
+
+
 def split_addr(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     return host or "127.0.0.1", int(port)
+
+
+def listen(addr: str, variable: str) -> socket.socket:
+    """A listening socket on `addr`, bound before any server starts, so a busy port is one clear error."""
+    try:
+        return socket.create_server(split_addr(addr))
+    except OSError as error:
+        raise AddressUnavailableError(variable, addr, error) from None
 
 
 async def service_health(settings: Settings, service: Any) -> tuple[int, dict[str, Any]]:
@@ -69,8 +85,8 @@ class WithMetrics:
         self.server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        host, port = split_addr(self.settings.metrics_addr)
-        self.server = await asyncio.start_server(lambda r, w: _handle(r, w, self.settings, self.service), host, port)
+        sock = listen(self.settings.metrics_addr, "BATCHQ_METRICS_ADDR")
+        self.server = await asyncio.start_server(lambda r, w: _handle(r, w, self.settings, self.service), sock=sock)
         log.info("metrics_serving", service=self.name, addr=self.settings.metrics_addr)
         await self.service.start()
 

@@ -16,7 +16,7 @@ import uvicorn
 
 from services.adapters.amqp import AmqpBus
 from services.adapters.logging import get_logger
-from services.adapters.metrics import split_addr
+from services.adapters.metrics import listen, split_addr
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
 from services.api.alerts import AlertEvaluator
@@ -61,17 +61,18 @@ class ApiService:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        sock = listen(self.api.settings.http_addr, "BATCHQ_HTTP_ADDR")  # first: a busy port is one line, no more
         await self.api.read_model.open()
         await self.api.bus.connect()
         self.tasks = [
             asyncio.create_task(follow(self.projector, self.stopping, self.api.settings.projection_interval_seconds)),
             asyncio.create_task(AlertEvaluator(self.api).run(self.stopping)),
         ]
-        serving = asyncio.create_task(self.server.serve())
+        serving = asyncio.create_task(self.server.serve(sockets=[sock]))
         self.tasks.append(serving)
         while not self.server.started:
-            if serving.done():  # e.g. the address is in use: uvicorn exits
-                raise RuntimeError(f"cannot serve HTTP on {self.api.settings.http_addr} (BATCHQ_HTTP_ADDR)")
+            if serving.done():
+                serving.result()
             await asyncio.sleep(0.05)
         log.info("api_started", addr=self.api.settings.http_addr)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from services.adapters.lifecycle import serve
@@ -32,10 +33,14 @@ def build(service: str, settings: Settings) -> Any:
 
 
 def main(service: str, settings: Settings) -> int:
+    from services.adapters.metrics import AddressUnavailableError, with_metrics
+
     built = build(service, settings)
     if settings.metrics_addr and service != "api":
-        from services.adapters.metrics import with_metrics
-
         built = with_metrics(built, service, settings)
-    asyncio.run(serve(built))
+    try:
+        asyncio.run(serve(built))
+    except AddressUnavailableError as error:
+        print(f"batchq: {error}", file=sys.stderr)
+        return 1
     return 0

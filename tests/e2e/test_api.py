@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections import Counter
 from urllib.parse import quote
@@ -241,3 +242,14 @@ def test_status_and_events_read_through_the_api_when_batchq_api_url_is_set(
     remote.env["BATCHQ_API_TOKEN"] = "bq_wrong"
     refused = remote.run("events")
     assert refused.code == 1 and refused.stderr.strip().startswith("refused: UNAUTHORIZED:"), str(refused)
+
+
+def test_a_busy_http_address_is_one_line_naming_its_variable(migrated: Cli) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        addr = f"127.0.0.1:{busy.getsockname()[1]}"
+        api = Cli({**migrated.env, "BATCHQ_HTTP_ADDR": addr}, migrated.work_dir).run("run", "api", timeout=60)
+        metrics = Cli({**migrated.env, "BATCHQ_METRICS_ADDR": addr}, migrated.work_dir).run("run", "reporter")
+    for result, variable in ((api, "BATCHQ_HTTP_ADDR"), (metrics, "BATCHQ_METRICS_ADDR")):
+        assert result.code == 1, str(result)
+        [line] = result.stderr.strip().splitlines()  # one line, no traceback
+        assert line.startswith(f"batchq: cannot serve HTTP on {addr} ({variable}): Address already in use"), line
