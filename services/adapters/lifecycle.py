@@ -47,16 +47,23 @@ async def serve(service: Service, stopping: asyncio.Event | None = None) -> None
         await service.stop()
 
 
-def run_service(build: Callable[[Settings], Service], settings: Settings | None = None) -> int:
+def run_service(build: Callable[[Settings], Service], settings: Settings | None = None, *, name: str = "") -> int:
     """A service's whole life as a process: build it from the environment, serve it, exit status.
 
-    What every `services/<name>/__main__.py` and `batchq run <name>` does; a setup
-    problem (a server out of reach, an unmigrated database) is one line and exit 1.
+    What every `services/<name>/__main__.py` and `batchq run <name>` does; with
+    `BATCHQ_METRICS_ADDR` set it also serves its own `/health` and `/metrics` (the
+    API serves them itself). A setup problem (a server out of reach, an unmigrated
+    database, a busy address) is one line and exit 1.
     """
+    from services.adapters.metrics import with_metrics  # prometheus-client: only in a serving process
+
     settings = settings or Settings.from_env()
     configure(settings.log_level)
     try:
-        asyncio.run(serve(build(settings)))
+        service = build(settings)
+        if settings.metrics_addr and name != "api":
+            service = with_metrics(service, name, settings)
+        asyncio.run(serve(service))
     except SetupError as error:
         print(f"batchq: {error}", file=sys.stderr)
         return 1

@@ -23,6 +23,41 @@ def principal_of(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Alert thresholds (an alert fires when its value is above its threshold) and how often they are checked."""
+
+    interval_seconds: float = 15.0
+    queue_depth: float = 1000  # PENDING jobs per pool
+    oldest_pending_seconds: float = 600
+    stuck_jobs: float = 0  # jobs PROCESSING for longer than stuck_seconds
+    stuck_seconds: float = 900
+    failure_rate: float = 0.5  # failed / (failed + completed) over the window
+    failure_window_seconds: float = 300
+    failure_min_outcomes: int = 10  # fewer outcomes in the window: the rate is not judged
+    abandoned_jobs: float = 0
+    refused_per_minute: float = 10
+    lag_events: float = 1000  # relay and projection lag, in events
+
+    @classmethod
+    def from_env(cls) -> AlertSettings:
+        d = cls()
+        p = "BATCHQ_ALERT_"
+        return cls(
+            interval_seconds=_float(p + "INTERVAL_SECONDS", d.interval_seconds),
+            queue_depth=_float(p + "QUEUE_DEPTH", d.queue_depth),
+            oldest_pending_seconds=_float(p + "OLDEST_PENDING_SECONDS", d.oldest_pending_seconds),
+            stuck_jobs=_float(p + "STUCK_JOBS", d.stuck_jobs),
+            stuck_seconds=_float(p + "STUCK_SECONDS", d.stuck_seconds),
+            failure_rate=_float(p + "FAILURE_RATE", d.failure_rate),
+            failure_window_seconds=_float(p + "FAILURE_WINDOW_SECONDS", d.failure_window_seconds),
+            failure_min_outcomes=_int(p + "FAILURE_MIN_OUTCOMES", d.failure_min_outcomes),
+            abandoned_jobs=_float(p + "ABANDONED_JOBS", d.abandoned_jobs),
+            refused_per_minute=_float(p + "REFUSED_PER_MINUTE", d.refused_per_minute),
+            lag_events=_float(p + "LAG_EVENTS", d.lag_events),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/batchq"
     database_schema: str = "public"
@@ -52,6 +87,12 @@ class Settings:
     # Where the relay (the dispatcher's child process) connects, as its own user; empty: BATCHQ_AMQP_URL.
     relay_amqp_url: str = ""
     dev_dir: Path = Path("batchq-dev")
+    http_addr: str = "127.0.0.1:8080"
+    metrics_addr: str = ""  # empty: dispatcher, worker and reporter serve no /health nor /metrics
+    projection_interval_seconds: float = 0.5
+    api_url: str = ""  # set: `batchq status` and `batchq events` read through the API, not the database
+    api_token: str = ""
+    alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
 
     @property
     def principal(self) -> str:
@@ -100,4 +141,12 @@ class Settings:
             relay_principal=os.environ.get("BATCHQ_RELAY_PRINCIPAL", defaults.relay_principal),
             relay_amqp_url=os.environ.get("BATCHQ_RELAY_AMQP_URL", defaults.relay_amqp_url),
             dev_dir=Path(os.environ.get("BATCHQ_DEV_DIR", str(defaults.dev_dir))),
+            http_addr=os.environ.get("BATCHQ_HTTP_ADDR", defaults.http_addr),
+            metrics_addr=os.environ.get("BATCHQ_METRICS_ADDR", defaults.metrics_addr),
+            projection_interval_seconds=_float(
+                "BATCHQ_PROJECTION_INTERVAL_SECONDS", defaults.projection_interval_seconds
+            ),
+            api_url=os.environ.get("BATCHQ_API_URL", defaults.api_url),
+            api_token=os.environ.get("BATCHQ_API_TOKEN", defaults.api_token),
+            alerts=AlertSettings.from_env(),
         )

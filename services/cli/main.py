@@ -33,7 +33,7 @@ from services.adapters.store import (
     EventStore,
     NotFoundError,
 )
-from services.cli import admin, canary, checkpoint, migrate, run, views
+from services.cli import admin, canary, checkpoint, migrate, operate, run, views
 from services.cli.quota import quota_command, quota_parsers
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -85,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("service", choices=run.SERVICES)
     migrate.add_parser(sub)
     checkpoint.add_parser(sub)
+    operate.add_parsers(sub)
     s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
     s.add_argument("--dir", type=Path, help="where the store and emails go")
     s = sub.add_parser("demo", help="the seed use cases on the embedded store, live")
@@ -156,6 +157,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(checkpoint.main(args, settings))
     if args.command in ("quota", "canary"):
         args.command = f"{args.command} {getattr(args, args.command + '_command')}"
+    if args.command in ("projections", "token"):
+        return operate.main(args, settings)
     if args.command in COMMANDS:
         return asyncio.run(_admin(settings, COMMANDS[args.command](args)))
     if args.command == "submit":
@@ -165,6 +168,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"batchq: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
             return EXIT_USAGE
         return asyncio.run(_submit(settings, body, args.wait))
+    if settings.api_url and args.command in ("status", "events"):
+        from services.cli import remote
+
+        return remote.main(args, settings)
     store = EventStore.from_url(settings.database_url, settings.database_schema)
     if args.command == "canary status":
         print(canary.status(store, args.json))

@@ -44,19 +44,21 @@ def status_document(batch: Batch, jobs: dict[UUID, Any]) -> dict[str, Any]:
         "status": batch.status.value,
         "tenant": batch.tenant,
         "user_id": batch.user_id,
-        "jobs": [
-            {
-                "job_uuid": str(job_uuid),
-                "status": jobs[job_uuid].status.value if job_uuid in jobs else "UNKNOWN",
-                "attempts": jobs[job_uuid].attempts if job_uuid in jobs else 0,
-                "progress": jobs[job_uuid].progress if job_uuid in jobs else None,
-                "error": _public_error(jobs[job_uuid].error) if job_uuid in jobs else None,
-            }
-            for job_uuid in batch.job_uuids
-        ],
+        "jobs": [job_entry(job_uuid, jobs.get(job_uuid)) for job_uuid in batch.job_uuids],
         "reports": [
             {"kind": r["kind"], "status": r["status"], "sent_at": occurred_at(r["sent_at"])} for r in batch.reports
         ],
+    }
+
+
+def job_entry(job_uuid: UUID, job: Any) -> dict[str, Any]:
+    """One job as `status --json` lists it (also the API's job document): UNKNOWN if not found."""
+    return {
+        "job_uuid": str(job_uuid),
+        "status": job.status.value if job is not None else "UNKNOWN",
+        "attempts": job.attempts if job is not None else 0,
+        "progress": job.progress if job is not None else None,
+        "error": _public_error(job.error) if job is not None else None,
     }
 
 

@@ -35,4 +35,4 @@ def build(
 
 def main() -> int:
     """`python -m services.dispatcher`, and `batchq run dispatcher`."""
-    return run_service(build)
+    return run_service(build, name="dispatcher")

@@ -21,4 +21,4 @@ def build(
 
 def main() -> int:
     """`python -m services.reporter`, and `batchq run reporter`."""
-    return run_service(build)
+    return run_service(build, name="reporter")

@@ -28,4 +28,4 @@ def build(
 
 def main() -> int:
     """`python -m services.worker`, and `batchq run worker`."""
-    return run_service(build)
+    return run_service(build, name="worker")

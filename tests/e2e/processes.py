@@ -22,6 +22,8 @@ from typing import IO, Any
 
 REPO = Path(__file__).resolve().parents[2]
 STARTED_EVENTS = {
+    "api": "api_started",
+    "projector": "projector_started",
     "dispatcher": "dispatcher_started",
     "worker": "worker_started",
     "reporter": "reporter_started",

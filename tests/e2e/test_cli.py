@@ -112,7 +112,15 @@ def test_migrate_creates_the_configured_schema_and_reads_look_in_it(cli: Cli, da
     # the only history of a new installation: its first operator
     assert [e["type"] for e in events.json_lines()] == ["AccessCreated", "PrincipalGranted"], str(events)
     tables = tables_by_schema(database_url)
-    assert tables == {"batchq_tenant": {"batchq_events", "batchq_migrations", "batchq_relay", "batchq_workers"}}, tables
+    read_model = {
+        "batchq_rm_position",
+        "batchq_rm_batches",
+        "batchq_rm_jobs",
+        "batchq_rm_job_counts",
+        "batchq_rm_events",
+    }
+    store = {"batchq_events", "batchq_migrations", "batchq_relay", "batchq_workers", "batchq_api_tokens"}
+    assert tables == {"batchq_tenant": store | read_model}, tables  # all of them there, none in public
 
 
 def test_a_schema_name_that_needs_quoting_is_refused_in_one_line(cli: Cli) -> None:

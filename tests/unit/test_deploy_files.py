@@ -300,3 +300,58 @@ def test_the_brokers_message_size_limit_is_batchqs() -> None:
     [line] = [line for line in conf.splitlines() if line.startswith("max_message_size")]
     broker_limit = int(line.split("=", 1)[1])
     assert broker_limit == Settings().max_message_bytes == Limits().max_message_bytes == 16 * 1024 * 1024
+
+
+# --- prometheus alerts.yml, grafana ------------------------------------------------------------
+
+ALERT_VARIABLES = {  # the rules' `variable` annotation → the AlertSettings field whose default it must use
+    "BATCHQ_ALERT_QUEUE_DEPTH": "queue_depth",
+    "BATCHQ_ALERT_OLDEST_PENDING_SECONDS": "oldest_pending_seconds",
+    "BATCHQ_ALERT_STUCK_JOBS": "stuck_jobs",
+    "BATCHQ_ALERT_FAILURE_RATE": "failure_rate",
+    "BATCHQ_ALERT_ABANDONED_JOBS": "abandoned_jobs",
+    "BATCHQ_ALERT_REFUSED_PER_MINUTE": "refused_per_minute",
+    "BATCHQ_ALERT_LAG_EVENTS": "lag_events",
+}
+
+
+def alert_rule_problems(text: str) -> list[str]:
+    """Each rule's first `> N` is the default of the variable it names (a structural read, not YAML)."""
+    from services.adapters.settings import AlertSettings
+
+    defaults = AlertSettings()
+    rules = re.split(r"^      - alert: ", text, flags=re.MULTILINE)[1:]
+    problems, named = [], set()
+    for rule in rules:
+        name = rule.split("\n", 1)[0]
+        variable = re.search(r"variable: (BATCHQ_\w+)", rule)
+        threshold = re.search(r"> ([0-9.]+)", rule)
+        if not variable or not threshold or variable.group(1) not in ALERT_VARIABLES:
+            problems.append(f"{name}: no known variable or threshold")
+            continue
+        named.add(variable.group(1))
+        expected = float(getattr(defaults, ALERT_VARIABLES[variable.group(1)]))
+        if float(threshold.group(1)) != expected:
+            problems.append(f"{name}: threshold {threshold.group(1)}, {variable.group(1)} defaults to {expected:g}")
+    problems += [f"no rule for {v}" for v in sorted(set(ALERT_VARIABLES) - named)]
+    return problems
+
+
+def test_prometheus_alert_rules_use_the_same_thresholds_as_batchq() -> None:
+    assert alert_rule_problems((DEPLOY / "prometheus" / "alerts.yml").read_text()) == []
+
+
+def test_alert_rule_check_catches_a_threshold_that_drifted() -> None:
+    text = (DEPLOY / "prometheus" / "alerts.yml").read_text()
+    assert alert_rule_problems(text.replace("batchq_queue_depth > 1000", "batchq_queue_depth > 999")) != []
+
+
+def test_compose_runs_the_api_prometheus_and_grafana_with_the_shipped_files() -> None:
+    services = compose_services((DEPLOY / "compose.yaml").read_text())
+    assert 'command: ["run", "api"]' in services["api"] and "*after-migrate" in services["api"]
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml" in services["prometheus"]
+    assert "./grafana/dashboards:/var/lib/grafana/dashboards" in services["grafana"]
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "batchq.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("batchq_jobs", "batchq_queue_depth", "batchq_job_duration_seconds_bucket", "batchq_alert_firing"):
+        assert metric in exprs, metric

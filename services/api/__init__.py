@@ -1,0 +1,1 @@
+"""`batchq run api`: the HTTP API, `/health`, `/metrics`, alerts and the dashboard."""
