@@ -191,6 +191,7 @@ class AmqpBus:
                 message.headers,
                 reply_to=replies.name,
                 correlation_id=message.correlation_id,
+                user_id=message.user_id,
             ),
         )
         try:

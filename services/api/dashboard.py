@@ -76,7 +76,9 @@ async def batches_page(request: Request, tenant: str = "", status: str = "", off
     principal = await _principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    where = BatchFilter(tenant or None, status or None, limit=50, offset=max(0, offset))
+    where = BatchFilter(
+        tenant or None, principal.readable_tenants(), status or None, limit=50, offset=max(0, offset)
+    )
     found = await api_of(request).read_model.batches(where)
     return _page(request, "batches.html", principal, batches=found, tenant=tenant, status=status, offset=offset)
 
@@ -87,7 +89,7 @@ async def batch_page(request: Request, batch_id: UUID, at: str | None = None) ->
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     when = moment(at)
-    doc = await batch_status(request, batch_id, when)
+    doc = await batch_status(request, principal, batch_id, when)
     events = await store_call(events_of, api_of(request).store, batch_id, None, 0)
     shown = [e for e in events if when is None or e["occurred_at"] <= occurred_at(when)]
     # One slider step per distinct moment: the events of one append share their time.
@@ -112,7 +114,7 @@ async def job_page(request: Request, job_uuid: UUID) -> Response:
     principal = await _principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    job = await job_view(request, job_uuid)
+    job = await job_view(request, principal, job_uuid)
     events = await store_call(events_of, api_of(request).store, None, job_uuid, 0)
     return _page(request, "job.html", principal, job=job, events=events)
 
@@ -123,8 +125,10 @@ async def batch_live(request: Request, batch_id: UUID, after: int = 0) -> Respon
     `status` with the batch's state, its settled count and only the jobs that changed, and `timeline`
     with its new events (for the timeline and the time slider). A 100,000-job batch costs a few
     indexed reads a second and sends only what moved."""
-    if await _principal(request) is None:
+    principal = await _principal(request)
+    if principal is None:
         raise ApiError(401, "UNAUTHORIZED", "log in first")
+    await batch_status(request, principal, batch_id, None)  # 404 for a batch it may not read
     api = api_of(request)
 
     async def stream() -> Any:

@@ -25,6 +25,7 @@ DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
 @dataclass(frozen=True)
 class BatchFilter:
     tenant: str | None = None
+    tenants: frozenset[str] | None = None  # those the asker may read; None: every tenant
     status: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -83,12 +84,14 @@ class ReadModel:
         conditions, params = [sql.SQL("TRUE")], []
         for column, op, value in (
             ("tenant", "=", where.tenant),
+            ("tenant", "= ANY", None if where.tenants is None else sorted(where.tenants)),
             ("status", "=", where.status),
             ("submitted_at", ">=", where.since),
             ("submitted_at", "<", where.until),
         ):
             if value is not None:
-                conditions.append(sql.SQL("{} " + op + " %s").format(sql.Identifier(column)))
+                placeholder = "(%s)" if op.endswith("ANY") else "%s"
+                conditions.append(sql.SQL("{} " + op + " " + placeholder).format(sql.Identifier(column)))
                 params.append(value)
         query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY submitted_at DESC, batch_id LIMIT %s OFFSET %s").format(
             self.t("batchq_rm_batches"), sql.SQL(" AND ").join(conditions)

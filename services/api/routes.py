@@ -18,10 +18,11 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from contracts.commands import CancelJob, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
 from services.adapters.envelopes import dumps, envelope_of_stored
 from services.adapters.store import NotFoundError
-from services.api.auth import Authenticated
+from services.api.auth import Authenticated, readable
 from services.api.context import ApiError, api_of
 from services.api.documents import job_document
 from services.api.queries import BatchFilter
+from services.api.tokens import Principal
 from services.cli import admin, views
 
 router = APIRouter(prefix="/api/v1", tags=["batchq"])
@@ -63,32 +64,34 @@ async def list_batches(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    where = BatchFilter(tenant, status, moment(since), moment(until), limit, offset)
+    where = BatchFilter(tenant, principal.readable_tenants(), status, moment(since), moment(until), limit, offset)
     found = await api_of(request).read_model.batches(where)
     next_offset = offset + limit if len(found) == limit else None
     return json_response({"batches": found, "next_offset": next_offset})
 
 
-async def batch_status(request: Request, batch_id: UUID, at: datetime | None) -> dict[str, Any]:
+async def batch_status(request: Request, principal: Principal, batch_id: UUID, at: datetime | None) -> dict[str, Any]:
     batch, jobs = await store_call(views.load_batch, api_of(request).store, batch_id, at)
+    readable(principal, "batch", batch_id, batch.tenant)
     return views.status_document(batch, jobs)
 
 
 @router.get("/batches/{batch_id}", summary="one batch as `batchq status --json` prints it (`at`: as it stood then)")
 async def get_batch(request: Request, principal: Authenticated, batch_id: UUID, at: str | None = None) -> Response:
-    return json_response(await batch_status(request, batch_id, moment(at)))
+    return json_response(await batch_status(request, principal, batch_id, moment(at)))
 
 
-async def job_view(request: Request, job_uuid: UUID) -> dict[str, Any]:
+async def job_view(request: Request, principal: Principal, job_uuid: UUID) -> dict[str, Any]:
     store = api_of(request).store
     job = await store_call(store.get, job_uuid, "job")
+    readable(principal, "job", job_uuid, job.tenant)
     envelopes = await store_call(events_of, store, None, job_uuid, 0)
     return job_document(views.job_entry(job_uuid, job), envelopes)
 
 
 @router.get("/jobs/{job_uuid}", summary="one job with its attempts and errors")
 async def get_job(request: Request, principal: Authenticated, job_uuid: UUID) -> Response:
-    return json_response(await job_view(request, job_uuid))
+    return json_response(await job_view(request, principal, job_uuid))
 
 
 def events_of(store: Any, batch_id: UUID | None, job_uuid: UUID | None, since: int) -> list[dict[str, Any]]:
@@ -97,13 +100,16 @@ def events_of(store: Any, batch_id: UUID | None, job_uuid: UUID | None, since: i
 
 @router.get("/batches/{batch_id}/events", summary="the events of a batch and its jobs, oldest first")
 async def batch_events(request: Request, principal: Authenticated, batch_id: UUID, since: int = 0) -> Response:
+    batch = await store_call(api_of(request).store.get, batch_id, "batch")
+    readable(principal, "batch", batch_id, batch.tenant)
     found = await store_call(events_of, api_of(request).store, batch_id, None, since)
     return json_response({"events": found})
 
 
 @router.get("/jobs/{job_uuid}/events", summary="the events of a job, oldest first")
 async def job_events(request: Request, principal: Authenticated, job_uuid: UUID, since: int = 0) -> Response:
-    await store_call(api_of(request).store.get, job_uuid, "job")
+    job = await store_call(api_of(request).store.get, job_uuid, "job")
+    readable(principal, "job", job_uuid, job.tenant)
     found = await store_call(events_of, api_of(request).store, None, job_uuid, since)
     return json_response({"events": found})
 
@@ -117,13 +123,18 @@ async def events_since(
 ) -> Response:
     stored = await asyncio.to_thread(api_of(request).store.read_stored, since, limit)
     envelopes = [envelope_of_stored(n) for n in stored]
-    return json_response({"events": envelopes, "next_since": envelopes[-1]["position"] if envelopes else since})
+    tenants = principal.readable_tenants()
+    shown = [e for e in envelopes if tenants is None or e["tenant"] in tenants]
+    # Paged by position read, not shown: another tenant's events leave gaps, never a stall.
+    return json_response({"events": shown, "next_since": envelopes[-1]["position"] if envelopes else since})
 
 
-async def command(request: Request, model: Any) -> Response:
-    """Send one command as the CLI does; the reply as it came, with the HTTP status of its code."""
+async def command(request: Request, principal: Principal, model: Any) -> Response:
+    """Send one command as the CLI does, as the token's principal (RabbitMQ's `impersonator` tag lets
+    the API's user do so); the dispatcher decides, and its reply comes back with the HTTP status of its code."""
+    document = model.model_dump(mode="json", exclude_none=True)
     try:
-        _, reply = await admin.send_command(api_of(request).bus, model.model_dump(mode="json", exclude_none=True))
+        _, reply = await admin.send_command(api_of(request).bus, document, user_id=principal.name)
     except TimeoutError:
         raise ApiError(
             504, "UNAVAILABLE", "no answer from the dispatcher; is `batchq run dispatcher` running?"
@@ -137,29 +148,29 @@ async def retry_job(
     request: Request, principal: Authenticated, job_uuid: UUID, override: Annotated[bool, Body(embed=True)] = False,
     reason: Reason = "",
 ) -> Response:  # fmt: skip
-    return await command(request, RetryJob(job_uuid=job_uuid, override=override, reason=reason))
+    return await command(request, principal, RetryJob(job_uuid=job_uuid, override=override, reason=reason))
 
 
 @router.post("/jobs/{job_uuid}/cancel", summary="cancel_job")
 async def cancel_job(request: Request, principal: Authenticated, job_uuid: UUID) -> Response:
-    return await command(request, CancelJob(job_uuid=job_uuid))
+    return await command(request, principal, CancelJob(job_uuid=job_uuid))
 
 
 @router.post("/batches/{batch_id}/delete", summary="delete_batch")
 async def delete_batch(request: Request, principal: Authenticated, batch_id: UUID) -> Response:
-    return await command(request, DeleteBatch(batch_id=batch_id))
+    return await command(request, principal, DeleteBatch(batch_id=batch_id))
 
 
 @router.post("/batches/{batch_id}/update-reporting", summary="update_reporting")
 async def update_reporting(request: Request, principal: Authenticated, batch_id: UUID) -> Response:
-    return await command(request, UpdateReporting(batch_id=batch_id))
+    return await command(request, principal, UpdateReporting(batch_id=batch_id))
 
 
 @router.post("/queue/pause", summary="pause_queue")
 async def pause(request: Request, principal: Authenticated, reason: Reason = "") -> Response:
-    return await command(request, PauseQueue(reason=reason))
+    return await command(request, principal, PauseQueue(reason=reason))
 
 
 @router.post("/queue/resume", summary="resume_queue")
 async def resume(request: Request, principal: Authenticated, reason: Reason = "") -> Response:
-    return await command(request, ResumeQueue(reason=reason))
+    return await command(request, principal, ResumeQueue(reason=reason))

@@ -15,6 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from domain.access import EVERY_TENANT, ROLE_ACTIONS, Action, Grant, Role, allows
+
 
 class TokenError(Exception):
     code = "NOT_FOUND"
@@ -28,10 +30,21 @@ class UnknownTokenError(TokenError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as. Roles and tenants (issue "trust") are looked up from `name` later."""
+    """Who a request acts as, with the grants the store held when the request came in."""
 
     name: str
     token_id: str
+    grants: frozenset[Grant] = frozenset()
+
+    def may(self, action: Action, tenant: str | None = None) -> bool:
+        return allows(self.grants, self.name, action, tenant)
+
+    def readable_tenants(self) -> frozenset[str] | None:
+        """The tenants it may read; None for every tenant (an operator, or a grant for `*`)."""
+        mine = [g for g in self.grants if g.principal == self.name and Action.READ in ROLE_ACTIONS[g.role]]
+        if any(g.role is Role.OPERATOR or g.tenant == EVERY_TENANT for g in mine):
+            return None
+        return frozenset(g.tenant for g in mine)
 
 
 @dataclass(frozen=True)

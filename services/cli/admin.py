@@ -14,14 +14,19 @@ from services.adapters.bus import Bus, Message
 EXIT_OK, EXIT_REFUSED = 0, 1
 
 
-async def send_command(bus: Bus, command: dict[str, Any], timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+async def send_command(
+    bus: Bus, command: dict[str, Any], timeout: float = 30.0, *, user_id: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """`user_id`: the principal it is sent for (default: the connection's own user)."""
     body = orjson.dumps({"schema_version": 1, **command})
-    return await send_command_body(bus, command["command"], body, timeout)
+    return await send_command_body(bus, command["command"], body, timeout, user_id=user_id)
 
 
-async def send_command_body(bus: Bus, name: str, body: bytes, timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+async def send_command_body(
+    bus: Bus, name: str, body: bytes, timeout: float = 30.0, *, user_id: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """A command body exactly as given (the embedded inbox's files), under its command name."""
-    message = Message(routing_key=name, body=body, correlation_id=uuid.uuid4().hex)
+    message = Message(routing_key=name, body=body, correlation_id=uuid.uuid4().hex, user_id=user_id)
     return _outcome(await bus.request(names.COMMANDS_EXCHANGE, message, timeout))
 
 

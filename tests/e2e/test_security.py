@@ -16,6 +16,7 @@ import aio_pika
 import aiormq
 import pytest
 
+from tests.e2e.api import start_api
 from tests.e2e.broker import bind_queue, drain, publish_requests, request
 from tests.e2e.cli import Cli, job, new_id, submission
 from tests.e2e.principals import Principals
@@ -182,3 +183,40 @@ def test_a_hundred_concurrent_submissions_against_a_quota_of_n_accept_exactly_n(
     ]  # fmt: skip
     submitted = [e for e in cli.events() if e["type"] == "BatchSubmitted"]
     assert len(submitted) == limit  # nothing of a refused submission is stored
+
+
+def test_another_tenants_batches_jobs_and_events_are_404_through_the_api_the_dashboard_and_the_cli(
+    system: Processes, cli: Cli, principals: Principals
+) -> None:
+    _, api_url = principals.add("batchq-api", tags="impersonator")  # publishes commands as each token's principal
+    api = start_api(system, cli, BATCHQ_AMQP_URL=api_url)
+    mine, _ = failed_job(cli)
+    theirs_job = new_id()
+    theirs = cli.submit(submission([job(job_uuid=theirs_job)], tenant="globex"))["result"]["batch_id"]
+    cli.wait_for_batch(theirs, "COMPLETED")
+    cli.ok("grant", "auditor-a", "auditor", "--tenant", "acme")
+    token = cli.ok("token", "create", "auditor-a").stdout.splitlines()[-1].strip()
+    missing_id = new_id()
+
+    with api.client(token) as c:
+        api.wait_until(lambda: c.get("/api/v1/batches").json()["batches"], "the read model has the batches")
+        listed = {b["batch_id"] for b in c.get("/api/v1/batches").json()["batches"]}
+        hidden, missing = c.get(f"/api/v1/batches/{theirs}"), c.get(f"/api/v1/batches/{missing_id}")
+        responses = [
+            c.get(f"/api/v1/jobs/{theirs_job}"),
+            c.get(f"/api/v1/batches/{theirs}/events"),
+            c.get(f"/api/v1/jobs/{theirs_job}/events"),
+            c.get(f"/batches/{theirs}", cookies={"batchq_token": token}),
+        ]
+        replayed = {e["tenant"] for e in c.get("/api/v1/events").json()["events"]}
+        forbidden = c.post(f"/api/v1/jobs/{cli.status(mine)['jobs'][0]['job_uuid']}/retry", json={})
+
+    assert listed == {mine}
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.json() == {"error": {"code": "NOT_FOUND", "reason": f"batch {theirs} not found"}}
+    assert missing.json() == {"error": {"code": "NOT_FOUND", "reason": f"batch {missing_id} not found"}}
+    assert [r.status_code for r in responses] == [404, 404, 404, 404]
+    assert replayed == {"acme"}
+    assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "FORBIDDEN"
+    remote = Cli({**cli.env, "BATCHQ_API_URL": api.base_url, "BATCHQ_API_TOKEN": token}, cli.work_dir)
+    assert refused(remote, "status", theirs) == ("NOT_FOUND", f"batch {theirs} not found")
