@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
+from domain.access import Action
 from services.adapters.envelopes import dumps, occurred_at
 from services.api.auth import COOKIE, authenticate
 from services.api.context import ApiError, api_of
@@ -43,7 +44,8 @@ async def _principal(request: Request) -> Principal | None:
 def _page(request: Request, name: str, principal: Principal, **context: Any) -> Response:
     api = api_of(request)
     alerts = sorted(api.firing.values(), key=lambda a: (a["alert"], a["subject"]))
-    return templates.TemplateResponse(request, name, {"principal": principal, "alerts": alerts, **context})
+    context = {"principal": principal, "actions": Action, "alerts": alerts, **context}
+    return templates.TemplateResponse(request, name, context)
 
 
 @router.get("/login")

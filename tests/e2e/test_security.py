@@ -210,6 +210,9 @@ def test_another_tenants_batches_jobs_and_events_are_404_through_the_api_the_das
         ]
         replayed = {e["tenant"] for e in c.get("/api/v1/events").json()["events"]}
         forbidden = c.post(f"/api/v1/jobs/{cli.status(mine)['jobs'][0]['job_uuid']}/retry", json={})
+        own_page = c.get(f"/batches/{mine}", cookies={"batchq_token": token}).text
+    with api.client() as operator:
+        operators_page = operator.get(f"/batches/{mine}", cookies={"batchq_token": api.token}).text
 
     assert listed == {mine}
     assert (hidden.status_code, missing.status_code) == (404, 404)
@@ -218,5 +221,7 @@ def test_another_tenants_batches_jobs_and_events_are_404_through_the_api_the_das
     assert [r.status_code for r in responses] == [404, 404, 404, 404]
     assert replayed == {"acme"}
     assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "FORBIDDEN"
+    # The dashboard shows an action only to whoever may take it.
+    assert 'class="action retry"' in operators_page and 'class="action retry"' not in own_page
     remote = Cli({**cli.env, "BATCHQ_API_URL": api.base_url, "BATCHQ_API_TOKEN": token}, cli.work_dir)
     assert refused(remote, "status", theirs) == ("NOT_FOUND", f"batch {theirs} not found")
