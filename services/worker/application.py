@@ -67,6 +67,14 @@ class WorkerApplication:
             return Claimable({}, paused=True)
         queue_version = queue.version if queue is not None else 0
         pending = {i: j for i, j in found.items() if j.status is JobStatus.PENDING and j.due(now)}
+        return Claimable(self._ready(pending), paused=False, queue_version=queue_version)
+
+    def _ready(self, pending: dict[UUID, Job]) -> dict[UUID, Job]:
+        """The jobs whose dependencies are still done, by the domain's one rule (`is_ready`).
+
+        The dispatcher decides readiness; this is a guard against a race, not a
+        second policy: a dependency may have been retried since the message was sent.
+        """
         dependencies = self.store.get_many({d for job in pending.values() for d in job.depends_on})
 
         def status_of(dep: UUID) -> JobStatus:
@@ -75,8 +83,7 @@ class WorkerApplication:
         def done(dep: UUID) -> bool:
             return dep in dependencies and dependencies[dep].skipped_as_done
 
-        ready = {i: j for i, j in pending.items() if is_ready(j.depends_on, status_of, done)}
-        return Claimable(ready, paused=False, queue_version=queue_version)
+        return {i: j for i, j in pending.items() if is_ready(j.depends_on, status_of, done)}
 
     def start(self, jobs: list[Job], queue_version: int) -> list[Job]:
         """Claim these jobs; return the ones this worker won (none if the queue paused meanwhile)."""
