@@ -1,23 +1,28 @@
-"""Settings from the environment: the only module that reads `os.environ`."""
+"""Settings from the environment: the only module that reads `os.environ`.
+
+Every field is read from `BATCHQ_<FIELD>` (`BATCHQ_DATABASE_URL`, …) by
+pydantic-settings, which also checks its type: a `BATCHQ_WORKER_CONCURRENCY`
+that is not a number is an error naming the setting, not a default. Settings
+are frozen; a variant is `settings.model_copy(update={...})`.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def _float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
-
-
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-@dataclass(frozen=True)
-class Settings:
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BATCHQ_", frozen=True)
+
     database_url: str = "postgresql://postgres@127.0.0.1:5432/batchq"
     database_schema: str = "public"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -25,7 +30,7 @@ class Settings:
     mail_from: str = "batchq@localhost"
     pool: str = "default"
     queue_type: str = "quorum"
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    worker_id: str = Field(default_factory=_default_worker_id)
     worker_concurrency: int = 256
     heartbeat_seconds: float = 2.0
     progress_interval_seconds: float = 2.0
@@ -54,30 +59,5 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        defaults = cls()
-        return cls(
-            database_url=os.environ.get("BATCHQ_DATABASE_URL", defaults.database_url),
-            database_schema=os.environ.get("BATCHQ_DATABASE_SCHEMA", defaults.database_schema),
-            amqp_url=os.environ.get("BATCHQ_AMQP_URL", defaults.amqp_url),
-            smtp_url=os.environ.get("BATCHQ_SMTP_URL", defaults.smtp_url),
-            mail_from=os.environ.get("BATCHQ_MAIL_FROM", defaults.mail_from),
-            pool=os.environ.get("BATCHQ_POOL", defaults.pool),
-            queue_type=os.environ.get("BATCHQ_QUEUE_TYPE", defaults.queue_type),
-            worker_id=os.environ.get("BATCHQ_WORKER_ID", defaults.worker_id),
-            worker_concurrency=_int("BATCHQ_WORKER_CONCURRENCY", defaults.worker_concurrency),
-            heartbeat_seconds=_float("BATCHQ_HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
-            progress_interval_seconds=_float("BATCHQ_PROGRESS_INTERVAL_SECONDS", defaults.progress_interval_seconds),
-            stuck_after_seconds=_float("BATCHQ_STUCK_AFTER_SECONDS", defaults.stuck_after_seconds),
-            scan_seconds=_float("BATCHQ_SCAN_SECONDS", defaults.scan_seconds),
-            retry_base_seconds=_float("BATCHQ_RETRY_BASE_SECONDS", defaults.retry_base_seconds),
-            retry_cap_seconds=_float("BATCHQ_RETRY_CAP_SECONDS", defaults.retry_cap_seconds),
-            http_timeout_seconds=_float("BATCHQ_HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds),
-            max_manifest_bytes=_int("BATCHQ_MAX_MANIFEST_BYTES", defaults.max_manifest_bytes),
-            max_message_bytes=_int("BATCHQ_MAX_MESSAGE_BYTES", defaults.max_message_bytes),
-            manifest_allowed_networks=os.environ.get(
-                "BATCHQ_MANIFEST_ALLOWED_NETWORKS", defaults.manifest_allowed_networks
-            ),
-            max_jobs=_int("BATCHQ_MAX_JOBS", defaults.max_jobs),
-            log_level=os.environ.get("BATCHQ_LOG_LEVEL", defaults.log_level),
-            dev_dir=Path(os.environ.get("BATCHQ_DEV_DIR", str(defaults.dev_dir))),
-        )
+        """The settings of this process: `BATCHQ_*` variables over the defaults."""
+        return cls()

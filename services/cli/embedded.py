@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import sys
 import time
@@ -47,16 +46,17 @@ INBOX_SETTLE_SECONDS = 0.2  # a file younger than this may still be being writte
 
 def embedded_settings(settings: Settings) -> Settings:
     """One small process: short intervals so state changes show up at once."""
-    return dataclasses.replace(
-        settings,
-        worker_id=f"embedded-{os.getpid()}",
-        worker_concurrency=8,
-        heartbeat_seconds=0.5,
-        progress_interval_seconds=0.25,
-        scan_seconds=0.5,
-        stuck_after_seconds=max(10.0, min(settings.stuck_after_seconds, 60.0)),
-        retry_base_seconds=min(settings.retry_base_seconds, 0.5),
-        retry_cap_seconds=min(settings.retry_cap_seconds, 10.0),
+    return settings.model_copy(
+        update={
+            "worker_id": f"embedded-{os.getpid()}",
+            "worker_concurrency": 8,
+            "heartbeat_seconds": 0.5,
+            "progress_interval_seconds": 0.25,
+            "scan_seconds": 0.5,
+            "stuck_after_seconds": max(10.0, min(settings.stuck_after_seconds, 60.0)),
+            "retry_base_seconds": min(settings.retry_base_seconds, 0.5),
+            "retry_cap_seconds": min(settings.retry_cap_seconds, 10.0),
+        }
     )
 
 
