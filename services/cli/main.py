@@ -32,7 +32,7 @@ from services.adapters.store import (
     SchemaNameError,
     ServerUnavailableError,
 )
-from services.cli import admin, views
+from services.cli import admin, terminal, views
 from services.dispatcher.address_policy import AllowedNetworksError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -152,7 +152,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     store = EventStore.from_url(settings.database_url, settings.database_schema)
     if args.command == "status":
         doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))
-        print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
+        if args.json or not sys.stdout.isatty():
+            print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
+        else:
+            terminal.print_status(doc, sys.stdout)
         return EXIT_OK
     return _events(store, args)
 
@@ -202,24 +205,15 @@ async def _submit(settings: Settings, body: bytes, wait: bool) -> int:
 def follow(store: EventStore, batch_id: UUID) -> int:
     """Show a progress bar (settled / total, rate, ETA) until the batch is final."""
     progress = views.BatchProgress(store, batch_id)
-    started, shown = time.monotonic(), (-1, "")
-    while True:
-        settled, total, status = progress.poll()
-        elapsed = max(time.monotonic() - started, 1e-6)
-        rate = settled / elapsed
-        eta = (total - settled) / rate if rate else float("inf")
-        bar = "#" * int(30 * settled / max(total, 1))
-        line = f"[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {status}"
-        if (settled, status) != shown:  # a terminal redraws one line; a log gets one per change
-            tty = sys.stderr.isatty()
-            print("\r" + line if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
-            shown = (settled, status)
-        if status in FINAL:
-            if sys.stderr.isatty():
-                print(file=sys.stderr)
-            print(f"batch {batch_id} {status}")
-            return EXIT_OK
-        time.sleep(0.5)
+    with terminal.progress_display(sys.stderr) as display:  # a terminal redraws; a log gets a line per change
+        while True:
+            settled, total, status = progress.poll()
+            display.show(settled, total, status)
+            if status in FINAL:
+                break
+            time.sleep(0.5)
+    print(f"batch {batch_id} {status}")
+    return EXIT_OK
 
 
 def _events(store: EventStore, args: argparse.Namespace) -> int:

@@ -61,17 +61,43 @@ def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     return dict(error) if error else None
 
 
-def status_table(doc: dict[str, Any]) -> str:
-    lines = [f"batch {doc['batch_id']}  {doc['status']}  (tenant {doc['tenant']}, user {doc['user_id']})", ""]
-    lines.append(f"{'JOB':36}  {'STATUS':10}  {'ATTEMPTS':>8}  {'PROGRESS':>8}  ERROR")
+STATUS_COLUMNS = ("JOB", "STATUS", "ATTEMPTS", "PROGRESS", "ERROR")
+
+
+def status_heading(doc: dict[str, Any]) -> str:
+    return f"batch {doc['batch_id']}  {doc['status']}  (tenant {doc['tenant']}, user {doc['user_id']})"
+
+
+def status_rows(doc: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """A row of cells per job, in manifest order: the plain table and the terminal's show the same."""
+    rows = []
     for job in doc["jobs"]:
         progress = "" if job["progress"] is None else f"{job['progress'] * 100:.0f}%"
         error = f"{job['error']['code']}: {job['error']['reason']}" if job["error"] else ""
-        lines.append(f"{job['job_uuid']:36}  {job['status']:10}  {job['attempts']:>8}  {progress:>8}  {error}")
+        rows.append((job["job_uuid"], job["status"], str(job["attempts"]), progress, error))
+    return rows
+
+
+def report_lines(doc: dict[str, Any]) -> list[str]:
+    return [f"report {r['kind']}: {r['status']} at {r['sent_at']}" for r in doc["reports"]]
+
+
+def status_table(doc: dict[str, Any]) -> str:
+    """`batchq status` as plain text: what a pipe, a file or a script gets."""
+    job, status, attempts, progress, _ = STATUS_COLUMNS
+    lines = [status_heading(doc), "", f"{job:36}  {status:10}  {attempts:>8}  {progress:>8}  ERROR"]
+    lines += [f"{j:36}  {s:10}  {a:>8}  {p:>8}  {e}" for j, s, a, p, e in status_rows(doc)]
     if doc["reports"]:
-        lines.append("")
-        lines.extend(f"report {r['kind']}: {r['status']} at {r['sent_at']}" for r in doc["reports"])
+        lines += ["", *report_lines(doc)]
     return "\n".join(lines)
+
+
+def progress_line(settled: int, total: int, elapsed: float, status: str) -> str:
+    """One line of `submit --wait`'s progress: settled / total, rate, ETA, the batch's status."""
+    rate = settled / elapsed
+    eta = (total - settled) / rate if rate else float("inf")
+    bar = "#" * int(30 * settled / max(total, 1))
+    return f"[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {status}"
 
 
 def event_envelopes(
