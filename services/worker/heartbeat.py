@@ -1,11 +1,10 @@
 """The heartbeat: this worker is alive, and these are the attempts it holds.
 
 Each beat writes the worker's id, the time and every claim it holds (claiming
-or running) to the workers table. The dispatcher's recovery reads the beats: a
-job whose attempt no live worker names, and whose lock has vanished, was
-orphaned; one a worker names but that stopped beating is stuck. A claim is
-named before its `JobStarted` is appended, so recovery never sees a started job
-that no beat names. The periodic tasks (beats, progress) also live here.
+or running) to the workers table. The dispatcher's recovery calls an attempt stuck when
+its lock is still held but the beat that names it has gone silent; an
+orphaned attempt is found by its vanished lock instead. The claim pipeline names a claim in a beat
+before appending its `JobStarted`. The periodic tasks (beats, progress) run here.
 """
 
 from __future__ import annotations
