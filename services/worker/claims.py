@@ -41,19 +41,15 @@ class Claim:
     """One attempt of one job on this worker: claiming, running, or waiting for its outcome to be recorded."""
 
     job: Job
-    attempt: int
+    key: ClaimKey  # (job, attempt)
     context: JobContext
     holds_lock: bool = False  # won, and its lock not yet released with its outcome
-
-    @property
-    def key(self) -> ClaimKey:
-        return (self.job.id, self.attempt)
 
     @classmethod
     def of(cls, job: Job) -> Claim:
         attempt = job.attempts + 1
         context = JobContext(job.id, job.batch_id, attempt, dict(job.params), job.payload_url)  # type: ignore[arg-type]
-        return cls(job, attempt, context)
+        return cls(job, (job.id, attempt), context)
 
 
 Claims = dict[ClaimKey, Claim]
