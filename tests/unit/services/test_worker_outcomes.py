@@ -100,9 +100,7 @@ def test_a_running_claim_is_locked_and_named_by_the_heartbeat_until_its_outcome_
 
     async def scenario() -> None:
         async with worker_on(tmp_path, {"gate": gate.handle}) as w:
-            w.given(job)
-            await w.deliver(job.id)
-            await gate.entered.wait()
+            await w.running(job, gate)
             await w.worker.heartbeat.beat()
             assert w.locks.holding == {(job.id, 1)}
             assert w.locks.workers[WORKER_ID].jobs == [(job.id, 1)]
@@ -121,9 +119,7 @@ def test_progress_a_handler_reports_is_recorded_as_job_progressed_in_the_running
 
     async def scenario() -> None:
         async with worker_on(tmp_path, {"gate": gate.handle}) as w:
-            w.given(job)
-            await w.deliver(job.id)
-            await gate.entered.wait()
+            await w.running(job, gate)
             await w.worker.runner.flush_progress()
             await w.worker.runner.flush_progress()  # nothing new: nothing recorded
             gate.opened.set()
@@ -140,9 +136,7 @@ def test_a_late_result_of_an_attempt_fenced_off_meanwhile_is_refused_and_its_loc
 
     async def scenario() -> None:
         async with worker_on(tmp_path, {"gate": gate.handle}) as w:
-            w.given(job)
-            await w.deliver(job.id)
-            await gate.entered.wait()
+            await w.running(job, gate)
             running = w.job(job.id)  # the dispatcher's recovery: the worker is lost, the attempt failed
             running.lose_worker(1, running.modified_on)
             w.given(running)

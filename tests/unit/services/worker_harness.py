@@ -81,6 +81,12 @@ class WorkerUnderTest:
         body = encode_job_message(list(job_uuids))
         return await self.worker.pipeline.on_job(Delivery(JOB_QUEUE, "default", body))
 
+    async def running(self, job: Job, gate: Gate) -> None:
+        """Given `job` in the store, when it is delivered, then its gated handler is running."""
+        self.given(job)
+        await self.deliver(job.id)
+        await gate.entered.wait()
+
     async def settle(self) -> None:
         """Until every job taken has run and its outcome is recorded."""
         await self.worker.runner.wait(timeout=10)
