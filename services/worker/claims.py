@@ -78,7 +78,7 @@ class ClaimPipeline:
         self.beat = beat
         self.start = start
         self.slots = Slots(concurrency)
-        self.batcher: Batcher[uuid.UUID, Job | None] = Batcher(self._claim, max_size=64, linger=0.002)
+        self.batcher: Batcher[uuid.UUID, Claim | None] = Batcher(self._claim, max_size=64, linger=0.002)
         self.paused = False
         self.consuming = False
 
@@ -130,17 +130,17 @@ class ClaimPipeline:
         """Claim one job in its turn and start it; a stale copy (claimed, finished, cancelled) is dropped."""
         try:
             await turn
-            job = await self.batcher.submit(job_uuid)
+            claim = await self.batcher.submit(job_uuid)
         except BaseException:
             self.slots.release(turn)
             raise
-        if job is None:
+        if claim is None:
             self.slots.release(turn)
             return
-        self.start(self.claims[(job.id, job.attempts)], lambda: self.slots.release(turn))
+        self.start(claim, lambda: self.slots.release(turn))
 
-    async def _claim(self, job_uuids: list[uuid.UUID]) -> list[Job | None]:
-        """Claim a group of jobs in one append; each caller gets its job if this worker won it."""
+    async def _claim(self, job_uuids: list[uuid.UUID]) -> list[Claim | None]:
+        """Claim a group of jobs in one append; each caller gets its claim if this worker won it."""
         claimable = await asyncio.to_thread(self.app.claimable, list(dict.fromkeys(job_uuids)))
         if claimable.paused and not self.paused:
             await self.pause()  # the queue paused before this worker heard of it
@@ -152,7 +152,8 @@ class ClaimPipeline:
         held = await self.locks.try_hold([claim.key for claim in wanted])
         locked = [claim for claim in wanted if claim.key in held]
         started = await asyncio.to_thread(self.app.start, [c.job for c in locked], claimable.queue_version)
-        won = {job.id: job for job in started}
+        won_ids = {job.id for job in started}
+        won = {claim.job.id: claim for claim in wanted if claim.job.id in won_ids}
         for claim in wanted:
             if claim.job.id in won:
                 claim.holds_lock = True
@@ -160,7 +161,7 @@ class ClaimPipeline:
                 self.claims.pop(claim.key, None)
         await self.locks.release([c.key for c in locked if c.job.id not in won])
         given: set[uuid.UUID] = set()
-        result: list[Job | None] = []
+        result: list[Claim | None] = []
         for job_uuid in job_uuids:  # a duplicate delivery in the same group gets nothing
             result.append(won.get(job_uuid) if job_uuid not in given else None)
             given.add(job_uuid)
