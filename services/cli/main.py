@@ -32,7 +32,7 @@ from services.adapters.store import (
     SchemaNameError,
     ServerUnavailableError,
 )
-from services.cli import admin, terminal, views
+from services.cli import admin, views
 from services.dispatcher.address_policy import AllowedNetworksError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -155,6 +155,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.json or not sys.stdout.isatty():
             print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
         else:
+            from services.cli import terminal  # rich, imported only when there is a terminal to draw on
+
             terminal.print_status(doc, sys.stdout)
         return EXIT_OK
     return _events(store, args)
@@ -204,6 +206,8 @@ async def _submit(settings: Settings, body: bytes, wait: bool) -> int:
 
 def follow(store: EventStore, batch_id: UUID) -> int:
     """Show a progress bar (settled / total, rate, ETA) until the batch is final."""
+    from services.cli import terminal
+
     progress = views.BatchProgress(store, batch_id)
     with terminal.progress_display(sys.stderr) as display:  # a terminal redraws; a log gets a line per change
         while True:
