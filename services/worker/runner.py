@@ -73,10 +73,12 @@ class Runner:
                 self.completed += 1  # JobStarted, JobCompleted, JobFailed are logged with their appends
         finally:
             self.claims.pop(claim.key, None)
-            if claim.holds_lock:  # not released with its outcome (an error)
-                claim.holds_lock = False
-                await self.locks.release([claim.key])
-            over()
+            try:
+                if claim.holds_lock:  # not released with its outcome (an error)
+                    claim.holds_lock = False
+                    await self.locks.release([claim.key])
+            finally:
+                over()  # the slot is freed even if the lock's release failed
 
     def _log_context(self, job: Job) -> dict[str, Any]:
         return {
