@@ -60,13 +60,13 @@ class BatchqCreated(Aggregate.Created, ProvenanceFields):
         aggregate.schema_version = self.schema_version
 
 
-def fold(events: Iterable[Aggregate.Event]) -> dict[UUID, Any]:
+def fold(events: Iterable[Aggregate.Event], into: dict[UUID, Any] | None = None) -> dict[UUID, Any]:
     """Aggregates rebuilt from their events, in the order given: the one way batchq replays history.
 
     The store loads with it, `status --at` folds the events up to a moment with
-    it, and the demo follows a live log with it.
+    it, and the demo follows a live log with it (`into`: the aggregates so far).
     """
-    aggregates: dict[UUID, Any] = {}
+    aggregates: dict[UUID, Any] = {} if into is None else into
     for event in events:
         aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
     return aggregates

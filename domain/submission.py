@@ -106,18 +106,30 @@ def create_batch(
             **provenance,
         )
         if spec.item:
-            key = item_id(draft.tenant, spec.item)
-            owner = owners.get(key)
-            if key in claims:
-                job.skip(claims[key].owner, JobStatus.PENDING, now)
-            elif owner is not None and owner.never_ran and owner.item is not None:
-                owner.item.reclaim(spec.job_uuid, now)
-                claims[key] = owner.item
-            elif owner is not None:
-                job.skip(owner.job_uuid, owner.status, now)
-            else:
-                claims[key] = claim_item(
-                    batch_id=draft.batch_id, item=spec.item, job_uuid=spec.job_uuid, now=now, **provenance
-                )
+            _claim_or_skip(job, spec, draft, owners, claims, now)
         jobs.append(job)
     return NewBatch(batch=batch, jobs=jobs, items=list(claims.values()))
+
+
+def _claim_or_skip(
+    job: Job,
+    spec: JobDraft,
+    draft: BatchDraft,
+    owners: Mapping[UUID, ItemOwner],
+    claims: dict[UUID, Item],
+    now: datetime,
+) -> None:
+    """Item idempotency: the job claims its (target, key, version), or is skipped for the job that owns it."""
+    assert spec.item is not None
+    key = item_id(draft.tenant, spec.item)
+    owner = owners.get(key)
+    if key in claims:
+        job.skip(claims[key].owner, JobStatus.PENDING, now)
+    elif owner is not None and owner.never_ran and owner.item is not None:
+        owner.item.reclaim(spec.job_uuid, now)
+        claims[key] = owner.item
+    elif owner is not None:
+        job.skip(owner.job_uuid, owner.status, now)
+    else:
+        provenance = {"tenant": draft.tenant, "user_id": draft.user_id, "trace_id": draft.trace_id}
+        claims[key] = claim_item(batch_id=draft.batch_id, item=spec.item, job_uuid=spec.job_uuid, now=now, **provenance)

@@ -1,20 +1,25 @@
-"""Settings from the environment: the only module that reads `os.environ`."""
+"""Settings from the environment: the only module that reads `os.environ`.
+
+Every field is read from `BATCHQ_<FIELD>` (`BATCHQ_DATABASE_URL`, …) by
+pydantic-settings, which also checks its type: a `BATCHQ_WORKER_CONCURRENCY`
+that is not a number is an error naming the setting, not a default. Settings
+are frozen; a variant is `settings.model_copy(update={...})`. The alert
+thresholds are `BATCHQ_ALERT_<FIELD>`.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-def _float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
-
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def principal_of(url: str) -> str:
@@ -22,9 +27,10 @@ def principal_of(url: str) -> str:
     return unquote(urlsplit(url).username or "guest")
 
 
-@dataclass(frozen=True)
-class AlertSettings:
+class AlertSettings(BaseSettings):
     """Alert thresholds (an alert fires when its value is above its threshold) and how often they are checked."""
+
+    model_config = SettingsConfigDict(env_prefix="BATCHQ_ALERT_", frozen=True)
 
     interval_seconds: float = 15.0
     queue_depth: float = 1000  # PENDING jobs per pool
@@ -40,25 +46,12 @@ class AlertSettings:
 
     @classmethod
     def from_env(cls) -> AlertSettings:
-        d = cls()
-        p = "BATCHQ_ALERT_"
-        return cls(
-            interval_seconds=_float(p + "INTERVAL_SECONDS", d.interval_seconds),
-            queue_depth=_float(p + "QUEUE_DEPTH", d.queue_depth),
-            oldest_pending_seconds=_float(p + "OLDEST_PENDING_SECONDS", d.oldest_pending_seconds),
-            stuck_jobs=_float(p + "STUCK_JOBS", d.stuck_jobs),
-            stuck_seconds=_float(p + "STUCK_SECONDS", d.stuck_seconds),
-            failure_rate=_float(p + "FAILURE_RATE", d.failure_rate),
-            failure_window_seconds=_float(p + "FAILURE_WINDOW_SECONDS", d.failure_window_seconds),
-            failure_min_outcomes=_int(p + "FAILURE_MIN_OUTCOMES", d.failure_min_outcomes),
-            abandoned_jobs=_float(p + "ABANDONED_JOBS", d.abandoned_jobs),
-            refused_per_minute=_float(p + "REFUSED_PER_MINUTE", d.refused_per_minute),
-            lag_events=_float(p + "LAG_EVENTS", d.lag_events),
-        )
+        return cls()
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BATCHQ_", frozen=True)
+
     database_url: str = "postgresql://postgres@127.0.0.1:5432/batchq"
     database_schema: str = "public"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -67,7 +60,7 @@ class Settings:
     mail_from: str = "batchq@localhost"
     pool: str = "default"
     queue_type: str = "quorum"
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    worker_id: str = Field(default_factory=_default_worker_id)
     worker_concurrency: int = 256
     heartbeat_seconds: float = 2.0
     progress_interval_seconds: float = 2.0
@@ -92,7 +85,7 @@ class Settings:
     projection_interval_seconds: float = 0.5
     api_url: str = ""  # set: `batchq status` and `batchq events` read through the API, not the database
     api_token: str = ""
-    alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
 
     @property
     def principal(self) -> str:
@@ -112,41 +105,5 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        defaults = cls()
-        return cls(
-            database_url=os.environ.get("BATCHQ_DATABASE_URL", defaults.database_url),
-            database_schema=os.environ.get("BATCHQ_DATABASE_SCHEMA", defaults.database_schema),
-            amqp_url=os.environ.get("BATCHQ_AMQP_URL", defaults.amqp_url),
-            rabbitmq_management_url=os.environ.get("BATCHQ_RABBITMQ_MANAGEMENT_URL", defaults.rabbitmq_management_url),
-            smtp_url=os.environ.get("BATCHQ_SMTP_URL", defaults.smtp_url),
-            mail_from=os.environ.get("BATCHQ_MAIL_FROM", defaults.mail_from),
-            pool=os.environ.get("BATCHQ_POOL", defaults.pool),
-            queue_type=os.environ.get("BATCHQ_QUEUE_TYPE", defaults.queue_type),
-            worker_id=os.environ.get("BATCHQ_WORKER_ID", defaults.worker_id),
-            worker_concurrency=_int("BATCHQ_WORKER_CONCURRENCY", defaults.worker_concurrency),
-            heartbeat_seconds=_float("BATCHQ_HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
-            progress_interval_seconds=_float("BATCHQ_PROGRESS_INTERVAL_SECONDS", defaults.progress_interval_seconds),
-            stuck_after_seconds=_float("BATCHQ_STUCK_AFTER_SECONDS", defaults.stuck_after_seconds),
-            scan_seconds=_float("BATCHQ_SCAN_SECONDS", defaults.scan_seconds),
-            retry_base_seconds=_float("BATCHQ_RETRY_BASE_SECONDS", defaults.retry_base_seconds),
-            retry_cap_seconds=_float("BATCHQ_RETRY_CAP_SECONDS", defaults.retry_cap_seconds),
-            http_timeout_seconds=_float("BATCHQ_HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds),
-            max_manifest_bytes=_int("BATCHQ_MAX_MANIFEST_BYTES", defaults.max_manifest_bytes),
-            max_message_bytes=_int("BATCHQ_MAX_MESSAGE_BYTES", defaults.max_message_bytes),
-            manifest_allowed_networks=os.environ.get(
-                "BATCHQ_MANIFEST_ALLOWED_NETWORKS", defaults.manifest_allowed_networks
-            ),
-            max_jobs=_int("BATCHQ_MAX_JOBS", defaults.max_jobs),
-            log_level=os.environ.get("BATCHQ_LOG_LEVEL", defaults.log_level),
-            relay_principal=os.environ.get("BATCHQ_RELAY_PRINCIPAL", defaults.relay_principal),
-            relay_amqp_url=os.environ.get("BATCHQ_RELAY_AMQP_URL", defaults.relay_amqp_url),
-            dev_dir=Path(os.environ.get("BATCHQ_DEV_DIR", str(defaults.dev_dir))),
-            http_addr=os.environ.get("BATCHQ_HTTP_ADDR", defaults.http_addr),
-            metrics_addr=os.environ.get("BATCHQ_METRICS_ADDR", defaults.metrics_addr),
-            projection_interval_seconds=_float(
-                "BATCHQ_PROJECTION_INTERVAL_SECONDS", defaults.projection_interval_seconds
-            ),
-            api_url=os.environ.get("BATCHQ_API_URL", defaults.api_url),
-            api_token=os.environ.get("BATCHQ_API_TOKEN", defaults.api_token),
-            alerts=AlertSettings.from_env(),
-        )
+        """The settings of this process: `BATCHQ_*` variables over the defaults."""
+        return cls()

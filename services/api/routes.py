@@ -16,6 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from contracts.commands import CancelJob, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
+from services.adapters import ask, history
 from services.adapters.envelopes import dumps, envelope_of_stored
 from services.adapters.store import NotFoundError
 from services.api.auth import Authenticated, readable
@@ -23,7 +24,6 @@ from services.api.context import ApiError, api_of
 from services.api.documents import job_document
 from services.api.queries import BatchFilter
 from services.api.tokens import Principal
-from services.cli import admin, views
 
 router = APIRouter(prefix="/api/v1", tags=["batchq"])
 REPLY_STATUS = {"NOT_FOUND": 404, "FORBIDDEN": 403, "ILLEGAL_TRANSITION": 409, "RETRY_LIMIT": 409}
@@ -71,9 +71,9 @@ async def list_batches(
 
 
 async def batch_status(request: Request, principal: Principal, batch_id: UUID, at: datetime | None) -> dict[str, Any]:
-    batch, jobs = await store_call(views.load_batch, api_of(request).store, batch_id, at)
+    batch, jobs = await store_call(history.load_batch, api_of(request).store, batch_id, at)
     readable(principal, "batch", batch_id, batch.tenant)
-    return views.status_document(batch, jobs)
+    return history.status_document(batch, jobs)
 
 
 @router.get("/batches/{batch_id}", summary="one batch as `batchq status --json` prints it (`at`: as it stood then)")
@@ -86,7 +86,7 @@ async def job_view(request: Request, principal: Principal, job_uuid: UUID) -> di
     job = await store_call(store.get, job_uuid, "job")
     readable(principal, "job", job_uuid, job.tenant)
     envelopes = await store_call(events_of, store, None, job_uuid, 0)
-    return job_document(views.job_entry(job_uuid, job), envelopes)
+    return job_document(history.job_entry(job_uuid, job), envelopes)
 
 
 @router.get("/jobs/{job_uuid}", summary="one job with its attempts and errors")
@@ -95,7 +95,7 @@ async def get_job(request: Request, principal: Authenticated, job_uuid: UUID) ->
 
 
 def events_of(store: Any, batch_id: UUID | None, job_uuid: UUID | None, since: int) -> list[dict[str, Any]]:
-    return views.event_envelopes(store, batch_id=batch_id, job_uuid=job_uuid, since=since)
+    return history.event_envelopes(store, batch_id=batch_id, job_uuid=job_uuid, since=since)
 
 
 @router.get("/batches/{batch_id}/events", summary="the events of a batch and its jobs, oldest first")
@@ -134,7 +134,7 @@ async def command(request: Request, principal: Principal, model: Any) -> Respons
     the API's user do so); the dispatcher decides, and its reply comes back with the HTTP status of its code."""
     document = model.model_dump(mode="json", exclude_none=True)
     try:
-        _, reply = await admin.send_command(api_of(request).bus, document, user_id=principal.name)
+        _, reply = await ask.send_command(api_of(request).bus, document, user_id=principal.name)
     except TimeoutError:
         raise ApiError(
             504, "UNAVAILABLE", "no answer from the dispatcher; is `batchq run dispatcher` running?"

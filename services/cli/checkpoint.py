@@ -18,6 +18,7 @@ from pathlib import Path
 
 from domain.checkpoint import create_checkpoint
 from domain.states import JobStatus
+from services.adapters import ask
 from services.adapters.amqp import AmqpBus
 from services.adapters.checkpoint import (
     BROKER_FILE,
@@ -35,7 +36,6 @@ from services.adapters.checkpoint import (
 from services.adapters.migrations import MIGRATIONS
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore, check_database, redact
-from services.cli import admin
 
 JOB_STARTED_TOPICS = ("batchq:JobStarted",)
 PAGE = 5000
@@ -109,10 +109,10 @@ async def drain(settings: Settings, store: EventStore, timeout: float, label: st
     bus = AmqpBus(settings.amqp_url, queue_type=settings.queue_type)
     await bus.connect()
     try:
-        code, reply = await admin.send_command(bus, {"command": "pause_queue", "reason": f"checkpoint {label}".strip()})
+        code, reply = await ask.send_command(bus, {"command": "pause_queue", "reason": f"checkpoint {label}".strip()})
     finally:
         await bus.close()
-    if code != admin.EXIT_OK and reply["error"]["code"] != "ILLEGAL_TRANSITION":  # ILLEGAL: paused already
+    if code != ask.EXIT_OK and reply["error"]["code"] != "ILLEGAL_TRANSITION":  # ILLEGAL: paused already
         raise CheckpointError(f"pause_queue refused: {reply['error']['code']}: {reply['error']['reason']}")
     # Paused: no job starts any more, so the running ones are all among those ever started.
     running = await asyncio.to_thread(processing, store, started_job_ids(store))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import sys
 import time
@@ -26,13 +25,14 @@ from typing import TextIO
 import orjson
 import structlog
 
+from services.adapters import ask
 from services.adapters.lifecycle import serve
 from services.adapters.locks import MemoryLocks
 from services.adapters.logging import get_logger
 from services.adapters.memory_bus import EMBEDDED_PRINCIPAL, MemoryBus
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
-from services.cli import admin, demo
+from services.cli import demo
 from services.dispatcher import bootstrap as dispatcher_bootstrap
 from services.relay.relay import RelayInProcess
 from services.reporter import bootstrap as reporter_bootstrap
@@ -47,17 +47,18 @@ INBOX_SETTLE_SECONDS = 0.2  # a file younger than this may still be being writte
 
 def embedded_settings(settings: Settings) -> Settings:
     """One small process: short intervals so state changes show up at once."""
-    return dataclasses.replace(
-        settings,
-        worker_id=f"embedded-{os.getpid()}",
-        worker_concurrency=8,
-        heartbeat_seconds=0.5,
-        progress_interval_seconds=0.25,
-        scan_seconds=0.5,
-        stuck_after_seconds=max(10.0, min(settings.stuck_after_seconds, 60.0)),
-        retry_base_seconds=min(settings.retry_base_seconds, 0.5),
-        retry_cap_seconds=min(settings.retry_cap_seconds, 10.0),
-        relay_principal=EMBEDDED_PRINCIPAL,
+    return settings.model_copy(
+        update={
+            "worker_id": f"embedded-{os.getpid()}",
+            "worker_concurrency": 8,
+            "heartbeat_seconds": 0.5,
+            "progress_interval_seconds": 0.25,
+            "scan_seconds": 0.5,
+            "stuck_after_seconds": max(10.0, min(settings.stuck_after_seconds, 60.0)),
+            "retry_base_seconds": min(settings.retry_base_seconds, 0.5),
+            "retry_cap_seconds": min(settings.retry_cap_seconds, 10.0),
+            "relay_principal": EMBEDDED_PRINCIPAL,
+        }
     )
 
 
@@ -155,9 +156,9 @@ class DevMode:
         command = _command_in(body)
         if command is not None:
             # The file's own body, schema_version included: refused as on the broker, never guessed at.
-            code, reply = await admin.send_command_body(self.system.bus, command, body)
+            code, reply = await ask.send_command_body(self.system.bus, command, body)
         else:
-            code, reply = await admin.submit(self.system.bus, body)
+            code, reply = await ask.submit(self.system.bus, body)
         done.with_suffix(".reply.json").write_bytes(orjson.dumps(reply, option=orjson.OPT_INDENT_2))
         verdict = "ok" if code == 0 else "refused"
         detail = orjson.dumps(reply.get("result") or reply.get("error")).decode()

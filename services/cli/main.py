@@ -23,6 +23,7 @@ import orjson
 
 from domain.access import EVERY_TENANT, Role
 from domain.states import FINAL_BATCH_STATES
+from services.adapters import ask, history
 from services.adapters import logging as batchq_logging
 from services.adapters.addresses import redact
 from services.adapters.amqp import AmqpBus
@@ -33,7 +34,7 @@ from services.adapters.store import (
     EventStore,
     NotFoundError,
 )
-from services.cli import admin, canary, checkpoint, migrate, operate, run, views
+from services.cli import canary, checkpoint, migrate, operate, run, views
 from services.cli.quota import quota_command, quota_parsers
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -183,8 +184,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(views.grants_listing(store, args.principal, as_json=args.json))
         return EXIT_OK
     if args.command == "status":
-        doc = views.status_document(*views.load_batch(store, args.batch_id, args.at))
-        print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
+        doc = history.status_document(*history.load_batch(store, args.batch_id, args.at))
+        if args.json or not sys.stdout.isatty():
+            print(orjson.dumps(doc).decode() if args.json else views.status_table(doc))
+        else:
+            from services.cli import terminal  # rich, imported only when there is a terminal to draw on
+
+            terminal.print_status(doc, sys.stdout)
         return EXIT_OK
     return _events(store, args)
 
@@ -202,7 +208,7 @@ async def _ask(
 
 
 async def _admin(settings: Settings, command: dict[str, Any]) -> int:
-    code, reply = await _ask(settings, lambda bus: admin.send_command(bus, command))
+    code, reply = await _ask(settings, lambda bus: ask.send_command(bus, command))
     _show(reply)
     return code
 
@@ -214,7 +220,7 @@ def _show(reply: dict[str, Any]) -> None:
 
 
 async def _submit(settings: Settings, body: bytes, wait: bool) -> int:
-    code, reply = await _ask(settings, lambda bus: admin.submit(bus, body))
+    code, reply = await _ask(settings, lambda bus: ask.submit(bus, body))
     _show(reply)
     if code != EXIT_OK or not wait:
         return code
@@ -224,31 +230,24 @@ async def _submit(settings: Settings, body: bytes, wait: bool) -> int:
 
 def follow(store: EventStore, batch_id: UUID) -> int:
     """Show a progress bar (settled / total, rate, ETA) until the batch is final."""
+    from services.cli import terminal
+
     progress = views.BatchProgress(store, batch_id)
-    started, shown = time.monotonic(), (-1, "")
-    while True:
-        settled, total, status = progress.poll()
-        elapsed = max(time.monotonic() - started, 1e-6)
-        rate = settled / elapsed
-        eta = (total - settled) / rate if rate else float("inf")
-        bar = "#" * int(30 * settled / max(total, 1))
-        line = f"[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {status}"
-        if (settled, status) != shown:  # a terminal redraws one line; a log gets one per change
-            tty = sys.stderr.isatty()
-            print("\r" + line if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
-            shown = (settled, status)
-        if status in FINAL_BATCH_STATES:
-            if sys.stderr.isatty():
-                print(file=sys.stderr)
-            print(f"batch {batch_id} {status}")
-            return EXIT_OK
-        time.sleep(0.5)
+    with terminal.progress_display(sys.stderr) as display:  # a terminal redraws; a log gets a line per change
+        while True:
+            settled, total, status = progress.poll()
+            display.show(settled, total, status)
+            if status in FINAL_BATCH_STATES:
+                break
+            time.sleep(0.5)
+    print(f"batch {batch_id} {status}")
+    return EXIT_OK
 
 
 def _events(store: EventStore, args: argparse.Namespace) -> int:
     position = args.since
     while True:
-        envelopes = views.event_envelopes(store, batch_id=args.batch, job_uuid=args.job, since=position)
+        envelopes = history.event_envelopes(store, batch_id=args.batch, job_uuid=args.job, since=position)
         for env in envelopes:
             print(dumps(env).decode() if args.json else views.event_line(env), flush=True)
             position = max(position, env["position"])

@@ -1,7 +1,7 @@
 """`batchq status` and `batchq events` through the HTTP API, when BATCHQ_API_URL is set.
 
 The same output as reading the database: the API returns the very documents and
-envelopes (services/cli/views.py builds both), so only the transport differs, and
+envelopes (services/adapters/history.py builds both), so only the transport differs, and
 a principal who is not an operator never needs the database's password.
 """
 

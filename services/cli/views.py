@@ -1,81 +1,47 @@
-"""What `batchq status` and `batchq events` show, rebuilt from the event store.
-
-`status --at T` folds only the events recorded up to T, so it shows the batch
-exactly as it stood then.
-"""
+"""How `batchq status`, `events`, `grants` and `quota show` print what they read (read by adapters/history.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 
 from domain.access import ACCESS_ID, AccessGrants
-from domain.base import fold
-from domain.batch import Batch
-from domain.job import OUTCOME_STATES, JobError
+from domain.job import OUTCOME_STATES
 from domain.quotas import LIMIT_NAMES, QUOTAS_ID, Quotas, Scope
 from domain.states import SETTLED_JOB_STATES, JobStatus
-from services.adapters.envelopes import envelope, envelope_of_stored, occurred_at
-from services.adapters.store import EventStore, NotFoundError, Recorded
+from services.adapters.history import fold_recorded
+from services.adapters.store import EventStore, NotFoundError
+
+STATUS_COLUMNS = ("JOB", "STATUS", "ATTEMPTS", "PROGRESS", "ERROR")
 
 
-def fold_recorded(records: Iterable[Recorded]) -> dict[UUID, Any]:
-    return fold(record.event for record in records)
+def status_heading(doc: dict[str, Any]) -> str:
+    return f"batch {doc['batch_id']}  {doc['status']}  (tenant {doc['tenant']}, user {doc['user_id']})"
 
 
-def load_batch(store: EventStore, batch_id: UUID, at: datetime | None = None) -> tuple[Batch, dict[UUID, Any]]:
-    if at is None:
-        batch: Batch = store.get(batch_id, "batch")
-        return batch, store.get_many(batch.job_uuids)
-    folded = fold_recorded(store.history([batch_id], until=at))
-    if batch_id not in folded:
-        raise NotFoundError("batch", batch_id)
-    batch = folded[batch_id]
-    return batch, fold_recorded(store.history(batch.job_uuids, until=at))
-
-
-def status_document(batch: Batch, jobs: dict[UUID, Any]) -> dict[str, Any]:
-    return {
-        "batch_id": str(batch.id),
-        "status": batch.status.value,
-        "tenant": batch.tenant,
-        "user_id": batch.user_id,
-        "jobs": [job_entry(job_uuid, jobs.get(job_uuid)) for job_uuid in batch.job_uuids],
-        "reports": [
-            {"kind": r["kind"], "status": r["status"], "sent_at": occurred_at(r["sent_at"])} for r in batch.reports
-        ],
-    }
-
-
-def job_entry(job_uuid: UUID, job: Any) -> dict[str, Any]:
-    """One job as `status --json` lists it (also the API's job document): UNKNOWN if not found."""
-    return {
-        "job_uuid": str(job_uuid),
-        "status": job.status.value if job is not None else "UNKNOWN",
-        "attempts": job.attempts if job is not None else 0,
-        "progress": job.progress if job is not None else None,
-        "error": _public_error(job.error) if job is not None else None,
-    }
-
-
-def _public_error(error: JobError | None) -> dict[str, Any] | None:
-    return error.as_dict() if error else None
-
-
-def status_table(doc: dict[str, Any]) -> str:
-    lines = [f"batch {doc['batch_id']}  {doc['status']}  (tenant {doc['tenant']}, user {doc['user_id']})", ""]
-    lines.append(f"{'JOB':36}  {'STATUS':10}  {'ATTEMPTS':>8}  {'PROGRESS':>8}  ERROR")
+def status_rows(doc: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """A row of cells per job, in manifest order: the plain table and the terminal's show the same."""
+    rows = []
     for job in doc["jobs"]:
         progress = "" if job["progress"] is None else f"{job['progress'] * 100:.0f}%"
         error = f"{job['error']['code']}: {job['error']['reason']}" if job["error"] else ""
-        lines.append(f"{job['job_uuid']:36}  {job['status']:10}  {job['attempts']:>8}  {progress:>8}  {error}")
+        rows.append((job["job_uuid"], job["status"], str(job["attempts"]), progress, error))
+    return rows
+
+
+def report_lines(doc: dict[str, Any]) -> list[str]:
+    return [f"report {r['kind']}: {r['status']} at {r['sent_at']}" for r in doc["reports"]]
+
+
+def status_table(doc: dict[str, Any]) -> str:
+    """`batchq status` as plain text: what a pipe, a file or a script gets."""
+    job, status, attempts, progress, _ = STATUS_COLUMNS
+    lines = [status_heading(doc), "", f"{job:36}  {status:10}  {attempts:>8}  {progress:>8}  ERROR"]
+    lines += [f"{j:36}  {s:10}  {a:>8}  {p:>8}  {e}" for j, s, a, p, e in status_rows(doc)]
     if doc["reports"]:
-        lines.append("")
-        lines.extend(f"report {r['kind']}: {r['status']} at {r['sent_at']}" for r in doc["reports"])
+        lines += ["", *report_lines(doc)]
     return "\n".join(lines)
 
 
@@ -112,24 +78,12 @@ def quota_listing(store: EventStore, tenant: str | None, user: str | None, *, as
         shown = {name: "-" if row[name] is None else str(row[name]) for name in limits}
         lines.append(f"{row['scope']:6}  {row['subject']:24}  " + "  ".join(f"{shown[n]:>{len(n)}}" for n in limits))
     return "\n".join(lines)
-
-
-def event_envelopes(
-    store: EventStore, *, batch_id: UUID | None, job_uuid: UUID | None, since: int
-) -> list[dict[str, Any]]:
-    if batch_id is None and job_uuid is None:
-        envelopes: list[dict[str, Any]] = []
-        while page := store.read_stored(since, 10_000):
-            envelopes.extend(envelope_of_stored(n) for n in page)
-            since = page[-1].id
-        return envelopes
-    ids: list[UUID] = []
-    if batch_id is not None:
-        batch: Batch = store.get(batch_id, "batch")
-        ids += [batch_id, *batch.job_uuids]
-    if job_uuid is not None:
-        ids.append(job_uuid)
-    return [envelope(r.position, r.event) for r in store.history(ids) if r.position > since]
+def progress_line(settled: int, total: int, elapsed: float, status: str) -> str:
+    """One line of `submit --wait`'s progress: settled / total, rate, ETA, the batch's status."""
+    rate = settled / elapsed
+    eta = (total - settled) / rate if rate else float("inf")
+    bar = "#" * int(30 * settled / max(total, 1))
+    return f"[{bar:30}] {settled}/{total}  {rate:,.0f} jobs/s  ETA {eta:,.0f}s  {status}"
 
 
 def event_line(env: dict[str, Any]) -> str:

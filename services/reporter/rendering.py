@@ -1,4 +1,8 @@
-"""The status report email: subject with the batch id and outcome, a line per job."""
+"""The status report email: subject with the batch id and outcome, a line per job.
+
+Its wording is defined here once; what reads a report back (`batchq demo`) uses
+`changed_jobs` and `error_text` from here rather than a copy of the wording.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from domain.batch import Batch
-from domain.job import Job
+from domain.job import Job, JobError
 from domain.reporting import ReportPlan
+
+CHANGED_HEADING = "Changed since the last report:"
 
 
 def message_id(batch: Batch) -> str:
@@ -33,7 +39,7 @@ def render(batch: Batch, jobs: dict[str, Job], plan: ReportPlan, mail_from: str,
         "",
     ]
     if plan.kind == "update":
-        lines.append("Changed since the last report:")
+        lines.append(CHANGED_HEADING)
         lines += [f"{_line(jobs[j])}  (was {batch.last_reported.get(j, 'not reported')})" for j in plan.changed]
         lines.append("")
     lines += ["Every job, in manifest order:", *(_line(jobs[str(j)]) for j in batch.job_uuids if str(j) in jobs)]
@@ -44,7 +50,20 @@ def render(batch: Batch, jobs: dict[str, Job], plan: ReportPlan, mail_from: str,
 def _line(job: Job) -> str:
     line = f"  {job.id}  {job.status.value}"
     if job.error and job.status.value in ("FAILED", "ABANDONED"):
-        line += f"  {job.error.code}: {job.error.reason}"
+        line += f"  {error_text(job.error)}"
     if job.skipped_because:
         line += f"  ({job.skipped_because.get('reason')})"
     return line
+
+
+def error_text(error: JobError) -> str:
+    """A job's error as a report shows it: `CODE: reason`."""
+    return f"{error.code}: {error.reason}"
+
+
+def changed_jobs(body: str) -> list[str]:
+    """The job ids an update report lists as changed since the last report; [] for a first report."""
+    if CHANGED_HEADING + "\n" not in body:
+        return []
+    section = body.split(CHANGED_HEADING + "\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split()[0] for line in section.splitlines() if line.strip()]

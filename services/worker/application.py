@@ -35,7 +35,7 @@ class Completed:
 
 @dataclass(frozen=True)
 class Failed:
-    error: dict[str, Any]
+    error: JobError
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,13 @@ Outcome = Completed | Failed | Progressed
 
 
 class WorkerApplication:
-    def __init__(self, store: EventStore, worker_id: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: EventStore, worker_id: str, clock: Callable[[], datetime], pool: str = "default"
+    ) -> None:
         self.store = store
         self.worker_id = worker_id
         self.clock = clock
+        self.pool = pool  # recorded in every JobStarted: a canary's runs are told apart by it
 
     def claimable(self, job_uuids: list[UUID]) -> Claimable:
         """Of these jobs, the ones that may start now; nothing while the queue is paused.
@@ -67,19 +70,26 @@ class WorkerApplication:
             return Claimable({}, paused=True)
         queue_version = queue.version if queue is not None else 0
         pending = {i: j for i, j in found.items() if j.status is JobStatus.PENDING and j.due(now)}
+        return Claimable(self._ready(pending), paused=False, queue_version=queue_version)
+
+    def _ready(self, pending: dict[UUID, Job]) -> dict[UUID, Job]:
+        """The jobs whose dependencies are still done, by the domain's one rule (`is_ready`).
+
+        The dispatcher decides readiness; this is a guard against a race, not a
+        second policy: a dependency may have been retried since the message was sent.
+        """
         dependencies = self.store.get_many({d for job in pending.values() for d in job.depends_on})
 
         def done(dep: UUID) -> bool:
             return dep in dependencies and dependencies[dep].done
 
-        ready = {i: j for i, j in pending.items() if is_ready(j.depends_on, done)}
-        return Claimable(ready, paused=False, queue_version=queue_version)
+        return {i: j for i, j in pending.items() if is_ready(j.depends_on, done)}
 
     def start(self, jobs: list[Job], queue_version: int) -> list[Job]:
         """Claim these jobs; return the ones this worker won (none if the queue paused meanwhile)."""
         now = self.clock()
         for job in jobs:
-            job.start(self.worker_id, now)
+            job.start(self.worker_id, now, self.pool)
         return self._save_each_that_can(jobs, unchanged={QUEUE_ID: queue_version})
 
     def record(self, outcomes: list[tuple[Job, Outcome]]) -> list[bool]:
@@ -92,7 +102,7 @@ class WorkerApplication:
                 if isinstance(outcome, Completed):
                     job.complete(job.attempts, outcome.result, now)
                 elif isinstance(outcome, Failed):
-                    job.fail(job.attempts, JobError.from_dict(outcome.error), now)
+                    job.fail(job.attempts, outcome.error, now)
                 else:
                     job.report_progress(job.attempts, outcome.fraction, now, outcome.message)
             except DomainError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
@@ -30,15 +30,16 @@ class System:
 
 @contextlib.asynccontextmanager
 async def running_system(database_url: str, amqp_url: str, smtp_url: str, **tuning: object) -> AsyncIterator[System]:
-    settings = replace(
-        Settings(),
-        database_url=database_url,
-        amqp_url=amqp_url,
-        smtp_url=smtp_url,
-        heartbeat_seconds=0.5,
-        scan_seconds=0.5,
-        retry_base_seconds=0.2,
-        **tuning,  # type: ignore[arg-type]
+    settings = Settings().model_copy(
+        update={
+            "database_url": database_url,
+            "amqp_url": amqp_url,
+            "smtp_url": smtp_url,
+            "heartbeat_seconds": 0.5,
+            "scan_seconds": 0.5,
+            "retry_base_seconds": 0.2,
+            **tuning,
+        }
     )
     migrated = EventStore.postgres(database_url, schema=settings.database_schema, create_tables=True)
     migrated.migrate()

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
-from services.cli import admin
+from services.adapters import ask
 from tests.integration.harness import running_system
 from tests.servers import RabbitServer
 
@@ -35,7 +35,7 @@ def test_no_delivery_stays_unacked_while_a_long_job_runs(
                     "jobs": [{"job_uuid": str(job_uuid), "handler": "sleep", "params": {"seconds": 9}}],
                 }
             )
-            code, _ = await admin.submit(system.bus, body)
+            code, _ = await ask.submit(system.bus, body)
             assert code == 0
             samples: list[int] = []
             running_since = None

@@ -19,10 +19,11 @@ from typing import Any
 import orjson
 import pytest
 
+from services.adapters import ask, history
 from services.adapters.bus import Bus
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
-from services.cli import admin, embedded, views
+from services.cli import embedded
 from services.cli.demo import read_mails
 from tests.integration.harness import running_system
 
@@ -55,8 +56,8 @@ async def embedded_adapters(directory: Path) -> AsyncIterator[Adapters]:
 
 
 async def status(adapters: Adapters, batch_id: str) -> dict[str, Any]:
-    loaded = await asyncio.to_thread(views.load_batch, adapters.store, uuid.UUID(batch_id))
-    return views.status_document(*loaded)
+    loaded = await asyncio.to_thread(history.load_batch, adapters.store, uuid.UUID(batch_id))
+    return history.status_document(*loaded)
 
 
 async def wait_for(
@@ -74,7 +75,7 @@ async def wait_for(
 
 
 async def command(adapters: Adapters, body: dict[str, Any]) -> dict[str, Any]:
-    code, reply = await admin.send_command(adapters.bus, body)
+    code, reply = await ask.send_command(adapters.bus, body)
     assert code == 0, reply
     return reply
 
@@ -90,7 +91,7 @@ async def failed_batch_with_successful_retry(adapters: Adapters) -> None:
             {"job_uuid": job_uuids[2], "handler": "flaky", "params": {"fail_times": 1}},
         ],
     }  # fmt: skip
-    code, reply = await admin.submit(adapters.bus, orjson.dumps(submission))
+    code, reply = await ask.submit(adapters.bus, orjson.dumps(submission))
     assert code == 0, reply
 
     doc = await wait_for(adapters, batch_id, lambda d: d["status"] == "FAILED", "FAILED")

@@ -9,7 +9,7 @@ import uuid
 
 import orjson
 
-from services.cli import admin, views
+from services.adapters import ask, history
 from tests.integration.harness import running_system
 
 INTERVAL = 2.0
@@ -27,18 +27,18 @@ def test_progress_is_recorded_at_most_once_per_interval(database_url, amqp_url, 
                 "depositor_email": "d@example.org",
                 "jobs": [{"job_uuid": str(job_uuid), "handler": "sleep", "params": {"seconds": SECONDS}}],
             })  # fmt: skip
-            code, reply = await admin.submit(system.bus, body)
+            code, reply = await ask.submit(system.bus, body)
             assert code == 0, reply
             shown: list[object] = []
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                doc = views.status_document(*await asyncio.to_thread(views.load_batch, system.store, batch_id))
+                doc = history.status_document(*await asyncio.to_thread(history.load_batch, system.store, batch_id))
                 shown.append(doc["jobs"][0]["progress"])
                 if doc["status"] == "COMPLETED":
                     break
                 await asyncio.sleep(0.5)
-            history = await asyncio.to_thread(system.store.history, [job_uuid])
-            recorded = [r.event.progress for r in history if type(r.event).__name__ == "JobProgressed"]
+            recorded_history = await asyncio.to_thread(system.store.history, [job_uuid])
+            recorded = [r.event.progress for r in recorded_history if type(r.event).__name__ == "JobProgressed"]
             return recorded, shown
 
     recorded, shown = asyncio.run(scenario())

@@ -12,7 +12,7 @@ import uuid
 
 import orjson
 
-from services.cli import admin, views
+from services.adapters import ask, history
 from tests.integration.harness import running_system, tables_by_schema
 
 SCHEMA = "batchq_tenant"
@@ -28,11 +28,11 @@ def test_jobs_are_claimed_and_completed_in_a_non_public_schema(database_url, amq
                 "depositor_email": "d@example.org",
                 "jobs": [{"job_uuid": str(uuid.uuid4()), "handler": "noop"} for _ in range(3)],
             })  # fmt: skip
-            code, reply = await admin.submit(system.bus, body)
+            code, reply = await ask.submit(system.bus, body)
             assert code == 0, reply
             deadline = time.monotonic() + 30
             while True:
-                doc = views.status_document(*await asyncio.to_thread(views.load_batch, system.store, batch_id))
+                doc = history.status_document(*await asyncio.to_thread(history.load_batch, system.store, batch_id))
                 if doc["status"] == "COMPLETED" or time.monotonic() > deadline:
                     return doc
                 await asyncio.sleep(0.2)

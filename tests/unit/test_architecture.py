@@ -21,7 +21,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("dispatcher", "worker", "reporter", "relay")
+SERVICES = ("dispatcher", "worker", "reporter", "relay", "api", "projections")
+# The one edge allowed between services: the API reads the read model and runs its projector.
+ALLOWED_EDGES = {("api", "projections")}
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 50
 SETTINGS = PurePosixPath("services/adapters/settings.py")
@@ -95,7 +97,7 @@ def contracts_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
 
 def service_violations(tree: ast.AST, path: PurePosixPath) -> list[str]:
     own = path.parts[1]
-    others = [f"services.{other}" for other in SERVICES if other != own]
+    others = [f"services.{other}" for other in SERVICES if other != own and (own, other) not in ALLOWED_EDGES]
     return [
         f"{path}:{line} imports {module}"
         for module, line in imports(tree, path)
@@ -354,7 +356,7 @@ def test_each_rule_reports_a_module_that_breaks_it(rule: str, path: str, source:
         ),
         ("services", "services/worker/runner.py", "from services.worker.handlers import run\n"),
         ("adapters", "services/adapters/amqp.py", "from services.adapters.bus import Bus\nfrom . import topology\n"),
-        ("cli", "services/cli/run.py", "from services.cli import admin\nfrom services.worker import bootstrap\n"),
+        ("cli", "services/cli/run.py", "from services.adapters import ask\nfrom services.worker import bootstrap\n"),
         ("cli", "services/worker/__main__.py", "from services.worker.bootstrap import main\n"),
         ("size", "services/worker/runner.py", "def short():\n" + "    x = 1\n" * 49 + "x = 1\n" * 250),
         (

@@ -1,4 +1,6 @@
-"""Admin commands and submissions from the command line, over `batchq.commands` and `batchq.manifests`."""
+"""Asking the dispatcher: a command or a submission, over `batchq.commands` or `batchq.manifests`, and its reply.
+
+The CLI, the API and the embedded mode's inbox all ask this way."""
 
 from __future__ import annotations
 
