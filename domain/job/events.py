@@ -171,8 +171,11 @@ class JobRetried(BatchqEvent):
 
 @pinned
 class JobCancelled(BatchqEvent):
+    """Cancelled while waiting, or while running (`attempt`: the attempt it fenced off; 0 if none ran)."""
+
     reason: str
     cause_job_uuid: UUID | None = None
+    attempt: int = 0  # added with running cancellation: events stored before it load with the default
 
     def apply(self, job: Job) -> None:
         job.status = JobStatus.CANCELLED
