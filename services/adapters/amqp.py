@@ -48,6 +48,20 @@ def _properties(message: Message, principal: str) -> aiormq.spec.Basic.Propertie
 
 
 
+def _delivery(queue: str, incoming: AbstractIncomingMessage) -> Delivery:
+    """What a handler sees of a message: its `user_id` too, the publisher RabbitMQ vouches for."""
+    return Delivery(
+        queue=queue,
+        routing_key=incoming.routing_key or "",
+        body=incoming.body,
+        headers=dict(incoming.headers or {}),
+        reply_to=incoming.reply_to,
+        correlation_id=incoming.correlation_id,
+        user_id=incoming.user_id,
+        redelivered=bool(incoming.redelivered),
+    )
+
+
 @contextlib.contextmanager
 def _libraries_silenced() -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in ("aio_pika", "aiormq")]
@@ -151,16 +165,7 @@ class AmqpBus:
         declared = await channel.declare_queue(queue, durable=True, arguments=queue_arguments(queue, self.queue_type))
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
-            delivery = Delivery(
-                queue=queue,
-                routing_key=incoming.routing_key or "",
-                body=incoming.body,
-                headers=dict(incoming.headers or {}),
-                reply_to=incoming.reply_to,
-                correlation_id=incoming.correlation_id,
-                user_id=incoming.user_id,
-                redelivered=bool(incoming.redelivered),
-            )
+            delivery = _delivery(queue, incoming)
             try:
                 verdict = await handler(delivery)
             except Exception as error:  # a handler bug must not kill the consumer
@@ -208,7 +213,7 @@ class AmqpBus:
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
             async with incoming.process(ignore_processed=True):
-                await handler(Delivery(queue=private.name, routing_key=incoming.routing_key or "", body=incoming.body))
+                await handler(_delivery(private.name, incoming))
 
         await private.consume(on_message)
 
