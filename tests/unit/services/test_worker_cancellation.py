@@ -74,3 +74,25 @@ def _relay_is_dev(w: WorkerUnderTest) -> None:
 
 async def _tick() -> None:
     await asyncio.sleep(0.01)
+
+
+def test_once_an_append_is_refused_no_later_progress_or_result_of_that_attempt_slips_past_the_fence(
+    tmp_path: Path,
+) -> None:
+    job, gate = new_job("gate"), Gate(result="too late", progress=(0.25, "a quarter"))
+
+    async def scenario() -> None:
+        async with worker_on(tmp_path, {"gate": gate.handle}) as w:
+            await w.running(job, gate)
+            fenced = w.job(job.id)  # the dispatcher finds the worker lost: one event fences the attempt
+            fenced.lose_worker(1, fenced.modified_on)
+            w.given(fenced)
+            claim = w.worker.claims[(job.id, 1)]
+            await w.worker.runner.flush_progress()  # refused: the attempt is over
+            claim.context.progress(0.75, "three quarters")
+            await w.worker.runner.flush_progress()  # must be refused too, not appended one version on
+            gate.opened.set()
+            await w.settle()
+            assert w.events(job.id) == ["JobSubmitted", "JobStarted", "JobFailed"]
+
+    run(scenario)
