@@ -31,6 +31,7 @@ def test_a_running_job_cancelled_stops_its_handler_refuses_its_result_and_the_ba
     doc = cli.wait_for_batch(batch_id, "FAILED", timeout=60)
     assert time.monotonic() - started < 60  # not waited out: the handler would sleep 120 s
     assert job_states(doc) == {hung: "CANCELLED", dependent: "CANCELLED"}
+    assert {j["schema_version"] for j in doc["jobs"]} == {1}  # the version each job was created under
     system.wait_for_log("worker", "job_cancel_requested")
     types = [e["type"] for e in cli.events(job_uuid=hung)]
     assert types[:2] == ["JobSubmitted", "JobStarted"] and types[-1] == "JobCancelled"  # progress between
