@@ -51,7 +51,7 @@ CLASSIFIED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "JobCompleted": (frozenset({"result"}), frozenset({"attempt"})),
     "JobFailed": (frozenset({"error"}), frozenset({"attempt"})),  # its code and stage are copied out in clear
     "JobRetried": (frozenset(), frozenset({"automatic", "not_before", "override", "reason", "requested_by"})),
-    "JobCancelled": (frozenset(), frozenset({"cause_job_uuid", "reason"})),
+    "JobCancelled": (frozenset(), frozenset({"attempt", "cause_job_uuid", "reason"})),
     "JobSkipped": (frozenset({"reason"}), frozenset({"as_done", "earlier_job_uuid", "earlier_status"})),
     "JobAbandoned": (frozenset(), frozenset({"code", "reason"})),
     "JobStuck": (frozenset(), frozenset({"attempt", "silent_seconds"})),

@@ -147,8 +147,11 @@ class Job(BatchqAggregate):
         )
 
     def cancel(self, reason: str, now: datetime, cause_job_uuid: UUID | None = None) -> None:
-        self._require(JobStatus.PENDING, "cancel")
-        self._record(JobCancelled, now, reason=reason, cause_job_uuid=cause_job_uuid)
+        """A waiting job, or a running one: its attempt is fenced off, so a result that comes later is refused."""
+        if self.status not in (JobStatus.PENDING, JobStatus.PROCESSING):
+            raise self._refuse("cancel")
+        attempt = self.attempts if self.status is JobStatus.PROCESSING else 0
+        self._record(JobCancelled, now, reason=reason, cause_job_uuid=cause_job_uuid, attempt=attempt)
 
     def skip(self, earlier_job_uuid: UUID, earlier_status: str, now: datetime) -> None:
         self._require(JobStatus.PENDING, "skip")

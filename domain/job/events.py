@@ -91,9 +91,16 @@ class JobSubmitted(BatchqCreated):
 
 @pinned
 class JobStarted(BatchqEvent):
+    """Version 2 added `pool` (the canary): a version 1 event is read as started on `default`."""
+
+    class_version = 2
     worker_id: str
     attempt: int
-    pool: str = "default"  # added with the canary: events stored before it load with the default
+    pool: str
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["pool"] = "default"
 
     def apply(self, job: Job) -> None:
         job.status = JobStatus.PROCESSING
@@ -171,8 +178,16 @@ class JobRetried(BatchqEvent):
 
 @pinned
 class JobCancelled(BatchqEvent):
+    """Cancelled while waiting, or while running (`attempt`: the attempt it fenced off; 0 if none ran)."""
+
+    class_version = 2  # version 2 added `attempt` (running jobs became cancellable)
     reason: str
     cause_job_uuid: UUID | None = None
+    attempt: int = 0
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["attempt"] = 0  # only waiting jobs could be cancelled then
 
     def apply(self, job: Job) -> None:
         job.status = JobStatus.CANCELLED

@@ -15,8 +15,11 @@ from typing import Any
 
 import aio_pika
 import psycopg
+from psycopg import sql
 
 from domain.base import SCHEMA_VERSION
+from services.adapters.migrations import MIGRATIONS
+from services.adapters.migrator import MIGRATIONS_TABLE
 
 TIMEOUT_SECONDS = 3.0
 
@@ -33,13 +36,14 @@ def _one_line(error: BaseException) -> str:
 
 
 async def database(url: str, schema: str, tables: Iterable[str]) -> list[Check]:
-    """`database` (a new connection answers) and `schema_version` (batchq's tables are all there)."""
+    """`database` (a new connection answers) and `schema_version` (the store's, which must be this code's)."""
     try:
         async with await psycopg.AsyncConnection.connect(url, connect_timeout=int(TIMEOUT_SECONDS)) as conn:
             cursor = await conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
             )
             present = {row[0] for row in await cursor.fetchall()}
+            store_version = await _store_version(conn, schema) if MIGRATIONS_TABLE in present else 0
     except (psycopg.Error, OSError) as error:
         reason = _one_line(error)
         return [
@@ -47,10 +51,19 @@ async def database(url: str, schema: str, tables: Iterable[str]) -> list[Check]:
             Check("schema_version", False, {"reason": "database unreachable"}),
         ]
     missing = sorted(set(tables) - present)
-    schema_check = Check("schema_version", not missing, {"version": SCHEMA_VERSION, "schema": schema})
-    if missing:
-        schema_check = Check("schema_version", False, {"reason": f"missing tables {missing}; run batchq migrate"})
+    code_version = MIGRATIONS[-1].version
+    versions = {"store": store_version, "code": code_version, "schema": schema, "events": SCHEMA_VERSION}
+    schema_check = Check("schema_version", not missing and store_version == code_version, versions)
+    if missing or store_version != code_version:
+        reason = f"the store is at schema version {store_version}, this code's is {code_version}; run batchq migrate"
+        schema_check = Check("schema_version", False, {**versions, "reason": reason})
     return [Check("database", True), schema_check]
+
+
+async def _store_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
+    query = sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(sql.Identifier(schema, MIGRATIONS_TABLE))
+    row = await (await conn.execute(query)).fetchone()
+    return int(row[0]) if row else 0
 
 
 async def broker(url: str) -> Check:

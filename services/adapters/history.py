@@ -55,6 +55,8 @@ def job_entry(job_uuid: UUID, job: Any) -> dict[str, Any]:
         "attempts": job.attempts if job is not None else 0,
         "progress": job.progress if job is not None else None,
         "error": _public_error(job.error) if job is not None else None,
+        # The schema version the job was created under (contract v1.1, upgrades).
+        "schema_version": job.schema_version if job is not None else None,
     }
 
 

@@ -22,7 +22,7 @@ class QueueSpec:
 # The dispatcher hears only outcomes: every other job event it records itself.
 DISPATCHER_EVENT_KEYS = ("*.job.JobCompleted", "*.job.JobFailed")
 REPORTER_EVENT_KEYS = ("*.batch.BatchReportingStarted", "*.batch.BatchUpdateReportingRequested")
-WORKER_CONTROL_KEYS = ("*.queue.QueuePaused", "*.queue.QueueResumed")
+WORKER_CONTROL_KEYS = ("*.queue.QueuePaused", "*.queue.QueueResumed", "*.job.JobCancelled")
 
 # The events batchq's own services must hear: the relay publishes these `mandatory`,
 # so a missing queue is reported; any other event may go unrouted (auditors bind

@@ -55,6 +55,7 @@ class WorkerApplication:
         self.worker_id = worker_id
         self.clock = clock
         self.pool = pool  # recorded in every JobStarted: a canary's runs are told apart by it
+        self.fenced: set[tuple[UUID, int]] = set()  # attempts whose append was refused: see `record`
 
     def claimable(self, job_uuids: list[UUID]) -> Claimable:
         """Of these jobs, the ones that may start now; nothing while the queue is paused.
@@ -93,11 +94,19 @@ class WorkerApplication:
         return self._save_each_that_can(jobs, unchanged={QUEUE_ID: queue_version})
 
     def record(self, outcomes: list[tuple[Job, Outcome]]) -> list[bool]:
-        """Record outcomes; False for one whose attempt is no longer current (refused)."""
+        """Record outcomes; False for one whose attempt is no longer current (refused).
+
+        An attempt refused once stays refused: its in-memory job has moved past the
+        version the store refused, so a later append of it would find its versions
+        free and slip past the fence (a cancelled or lost attempt completing after all).
+        """
         now = self.clock()
         accepted: dict[int, bool] = {}
         changed: list[Job] = []
         for index, (job, outcome) in enumerate(outcomes):
+            if (job.id, job.attempts) in self.fenced:
+                accepted[index] = False
+                continue
             try:
                 if isinstance(outcome, Completed):
                     job.complete(job.attempts, outcome.result, now)
@@ -110,6 +119,9 @@ class WorkerApplication:
                 continue
             changed.append(job)
         saved = {id(j) for j in self._save_each_that_can(changed)}
+        for job, outcome in outcomes:
+            if not isinstance(outcome, Progressed):
+                self.fenced.discard((job.id, job.attempts))  # the attempt's last word: forget it
         return [accepted.get(i, id(job) in saved) for i, (job, _) in enumerate(outcomes)]
 
     def _save_each_that_can(self, jobs: list[Job], unchanged: dict[UUID, int] | None = None) -> list[Job]:
@@ -128,5 +140,5 @@ class WorkerApplication:
                 self.store.save(*events[id(job)], unchanged=unchanged)
                 saved.append(job)
             except ConflictError:
-                continue  # another claimer won, or the attempt was fenced off
+                self.fenced.add((job.id, job.attempts))  # another claimer won, or the attempt was fenced off
         return saved

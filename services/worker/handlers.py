@@ -50,6 +50,9 @@ class JobContext:
     progress_message: str = ""
     progress_seen: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Set when the job is cancelled while it runs: a sync handler should look and stop (an async
+    # handler's task is cancelled instead). Whatever it returns afterwards is refused.
+    cancelled: bool = False
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report how far the job is (0..1); recorded at a bounded rate, latest wins."""

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from uuid import UUID
 
 from domain.job import Job, JobError
 from services.adapters.batching import Batcher
@@ -53,13 +54,32 @@ class Runner:
         self.outcomes: Batcher[tuple[Job, Outcome], bool] = Batcher(self._record, max_size=128, linger=0.003)
         self.recording = asyncio.Lock()
         self.running: set[asyncio.Task[None]] = set()
+        self.tasks: dict[tuple[UUID, int], asyncio.Task[None]] = {}  # by claim: what a cancellation stops
         self.completed = 0
 
     def start(self, claim: Claim, over: Callable[[], None]) -> None:
         """Run a won claim in its own task; `over` is called when it is done, whatever happened."""
         task = asyncio.create_task(self._run(claim, over))
         self.running.add(task)
+        self.tasks[claim.key] = task
         task.add_done_callback(self.running.discard)
+        task.add_done_callback(lambda _: self.tasks.pop(claim.key, None))
+
+    def cancel(self, job_uuid: UUID, attempt: int) -> bool:
+        """The job was cancelled while this worker runs it: stop an async handler, tell a sync one.
+
+        The store has fenced the attempt off already, so nothing the handler returns is recorded;
+        a sync handler's thread cannot be interrupted, so it keeps its slot until it returns.
+        """
+        claim = self.claims.get((job_uuid, attempt))
+        task = self.tasks.get((job_uuid, attempt))
+        if claim is None or task is None:
+            return False
+        claim.context.cancelled = True
+        if inspect.iscoroutinefunction(self.handlers.get(claim.job.handler)):
+            task.cancel()
+        log.info("job_cancel_requested", **self._log_context(claim.job))
+        return True
 
     async def _run(self, claim: Claim, over: Callable[[], None]) -> None:
         job = claim.job

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from contracts import names
-from contracts.envelope import EventHeading
+from contracts.envelope import EventEnvelope, EventHeading
 from contracts.errors import ContractError
+from domain.job import JobCancelled
 from domain.queue import QUEUE_ID, QueuePaused, QueueResumed
 from services.adapters.authentic import relay_principal, unless_from_relay
 from services.adapters.bus import Bus, Delivery, Verdict
@@ -108,4 +109,16 @@ class WorkerService:
             await self.pipeline.pause()
         elif event_class is QueueResumed:
             await self.pipeline.resume()
+        elif event_class is JobCancelled:
+            self._cancelled(delivery.body)
         return Verdict.ack()
+
+    def _cancelled(self, body: bytes) -> None:
+        """A job cancelled while running: if it runs here, stop it (the envelope names the attempt)."""
+        try:
+            envelope = EventEnvelope.from_json(body)
+        except ContractError:
+            return  # its heading was fine; a cancellation this worker cannot read runs on, fenced off
+        attempt = int(envelope.data.get("attempt") or 0)
+        if attempt:
+            self.runner.cancel(envelope.aggregate_id, attempt)

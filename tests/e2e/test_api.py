@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.adapters.migrations import MIGRATIONS
 from tests.e2e.api import ApiClient, free_port, start_api
 from tests.e2e.cli import Cli, job, submission
 from tests.e2e.outages import vhost_of
@@ -48,6 +49,8 @@ def test_health_is_503_naming_the_database_while_it_refuses_connections_and_200_
     assert first.status_code == 200, first.text
     assert first.json()["status"] == "ok"
     assert set(first.json()["checks"]) >= {"database", "broker", "relay_lag", "projection_lag", "schema_version"}
+    versions = first.json()["checks"]["schema_version"]
+    assert versions["store"] == versions["code"] == MIGRATIONS[-1].version  # the store's own, from its migrations
 
     set_connections(postgres_server, database_url, allowed=False)
     try:

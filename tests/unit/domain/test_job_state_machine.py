@@ -44,6 +44,7 @@ LEGAL: dict[tuple[JobStatus, str], tuple[JobStatus, list[str]]] = {
     (PENDING, "start"): (PROCESSING, ["JobStarted"]),
     (PENDING, "cancel"): (CANCELLED, ["JobCancelled"]),
     (PENDING, "skip"): (SKIPPED, ["JobSkipped"]),
+    (PROCESSING, "cancel"): (CANCELLED, ["JobCancelled"]),  # the attempt is fenced off (contract v1.1)
     (PROCESSING, "report progress"): (PROCESSING, ["JobProgressed"]),
     (PROCESSING, "complete"): (COMPLETED, ["JobCompleted"]),
     (PROCESSING, "fail"): (FAILED, ["JobFailed"]),
@@ -98,7 +99,7 @@ def test_illegal_transition_is_refused_and_names_job_state_and_action(
 
 def test_every_state_and_decision_is_either_legal_or_refused() -> None:
     # Guards the tables: 7 states x 12 decisions, 16 of them legal, none forgotten.
-    assert (len(LEGAL), len(ILLEGAL)) == (16, 68)
+    assert (len(LEGAL), len(ILLEGAL)) == (17, 67)
 
 
 @pytest.mark.parametrize("state", sorted(TERMINAL_JOB_STATES))
@@ -328,3 +329,14 @@ def test_skip_records_why_and_whether_the_item_was_done() -> None:
         False,
     )
     assert not job.skipped_as_done
+
+
+def test_a_result_of_an_attempt_cancelled_while_running_is_refused() -> None:
+    job = job_in(PROCESSING)
+
+    job.cancel("cancelled by admin", at(5))
+    [cancelled] = job.collect_events()
+
+    assert cancelled.attempt == 1
+    with pytest.raises(IllegalTransitionError):
+        job.complete(1, {"late": True}, at(6))
