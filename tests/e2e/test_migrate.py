@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
+from services.adapters.migrations import MIGRATIONS
 from tests.e2e.cli import Cli
 from tests.e2e.test_cli import assert_one_clear_line
 from tests.integration.test_migrations import schema_dump
@@ -30,11 +31,15 @@ def test_status_dry_run_and_to_as_the_operator_sees_them(cli: Cli, database_url:
 
 def test_a_service_and_a_read_refuse_a_schema_newer_than_their_code(migrated: Cli, database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO batchq_migrations (version, name, applied_by) VALUES (2, 'from the future', 'x')")
+        conn.execute(
+            "INSERT INTO batchq_migrations (version, name, applied_by) VALUES (%s, 'from the future', 'x')",
+            (MIGRATIONS[-1].version + 1,),
+        )
 
     service = migrated.run("run", "worker", timeout=60)
     read = migrated.run("events")
 
     for result in (service, read):
         assert result.code == 1, str(result)
-        assert_one_clear_line(result.stderr, "batchq migrate", "newer than this batchq knows (1)")
+        head = MIGRATIONS[-1].version
+        assert_one_clear_line(result.stderr, "batchq migrate", f"newer than this batchq knows ({head})")

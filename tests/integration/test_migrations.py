@@ -33,8 +33,11 @@ from tests.e2e.processes import REPO
 pytestmark = pytest.mark.integration
 
 SCHEMA = "batchq_mig"
+HEAD = MIGRATIONS[-1].version  # this code's schema version
+NEXT = HEAD + 1  # a test's own migration, after this code's
+CODE_VERSIONS = [(m.version, m.name) for m in MIGRATIONS]
 NOTES = Migration(
-    2,
+    NEXT,
     "notes table (test only)",
     "CREATE TABLE {schema}.notes (note_id bigserial PRIMARY KEY, body text NOT NULL);"
     "CREATE INDEX notes_body_idx ON {schema}.notes (body);",
@@ -63,7 +66,7 @@ def test_a_dry_run_on_an_empty_database_changes_nothing(database_url: str) -> No
 
     steps = Migrator(database_url, SCHEMA).run("tester", dry_run=True)
 
-    assert [str(step) for step in steps] == ["up 1: event store, relay and worker tables"]
+    assert [str(step) for step in steps] == [f"up {m.version}: {m.name}" for m in MIGRATIONS]
     assert schema_dump(database_url) == before  # not even the schema or batchq_migrations
 
 
@@ -75,7 +78,7 @@ def test_a_dry_run_on_an_up_to_date_database_changes_nothing(database_url: str) 
     pending = Migrator(database_url, SCHEMA, WITH_NOTES).run("tester", dry_run=True)
 
     assert nothing == []
-    assert [step.migration.version for step in pending] == [2]
+    assert [step.migration.version for step in pending] == [NEXT]
     assert schema_dump(database_url) == before
     assert versions(database_url) == applied
 
@@ -85,16 +88,16 @@ def test_down_and_up_again_round_trips_to_an_equal_schema(database_url: str) -> 
     migrator.run("tester")
     at_head = schema_dump(database_url)
 
-    migrator.run("tester", 1)
-    at_one = schema_dump(database_url)
+    migrator.run("tester", HEAD)
+    at_code = schema_dump(database_url)
     migrator.run("tester", 0)
     at_zero = migrator.status()
-    migrator.run("tester", 2)
+    migrator.run("tester", NEXT)
 
-    assert "notes" not in at_one and "batchq_events" in at_one
-    assert at_zero.version == 0 and [m.version for m in at_zero.pending] == [1, 2]
+    assert "notes" not in at_code and "batchq_events" in at_code
+    assert at_zero.version == 0 and [m.version for m in at_zero.pending] == list(range(1, NEXT + 1))
     assert schema_dump(database_url) == at_head
-    assert versions(database_url) == [(1, MIGRATIONS[0].name), (2, NOTES.name)]
+    assert versions(database_url) == [*CODE_VERSIONS, (NEXT, NOTES.name)]
 
 
 def test_every_applied_version_names_when_and_by_whom(database_url: str) -> None:
@@ -102,7 +105,7 @@ def test_every_applied_version_names_when_and_by_whom(database_url: str) -> None
 
     status = Migrator(database_url, SCHEMA, WITH_NOTES).status()
 
-    assert [(a.version, a.applied_by) for a in status.applied] == [(1, "ops-alice"), (2, "ops-alice")]
+    assert [(a.version, a.applied_by) for a in status.applied] == [(v, "ops-alice") for v in range(1, NEXT + 1)]
     assert all(abs((datetime.now(UTC) - a.applied_at).total_seconds()) < 60 for a in status.applied)
 
 
@@ -112,12 +115,12 @@ def test_a_target_that_does_not_exist_is_refused(database_url: str) -> None:
 
 
 def test_a_failing_step_is_rolled_back_and_named(database_url: str) -> None:
-    broken = Migration(2, "broken", "CREATE TABLE {schema}.half (x int); SELECT no_such_function();", "")
+    broken = Migration(NEXT, "broken", "CREATE TABLE {schema}.half (x int); SELECT no_such_function();", "")
 
-    with pytest.raises(MigrationFailedError, match="up 2: broken"):
+    with pytest.raises(MigrationFailedError, match=f"up {NEXT}: broken"):
         Migrator(database_url, SCHEMA, (*MIGRATIONS, broken)).run("tester")
 
-    assert versions(database_url) == [(1, MIGRATIONS[0].name)]
+    assert versions(database_url) == CODE_VERSIONS
     assert "half" not in schema_dump(database_url)
 
 
@@ -125,7 +128,8 @@ SLOW_RUN = """
 import sys
 from services.adapters.migrations import MIGRATIONS, Migration
 from services.adapters.migrator import Migrator
-slow = Migration(2, "slow", "CREATE TABLE {schema}.slow (x int); SELECT pg_sleep(4);", "DROP TABLE {schema}.slow;")
+up = "CREATE TABLE {schema}.slow (x int); SELECT pg_sleep(4);"
+slow = Migration(MIGRATIONS[-1].version + 1, "slow", up, "DROP TABLE {schema}.slow;")
 Migrator(sys.argv[1], sys.argv[2], (*MIGRATIONS, slow)).run("killed")
 """
 
@@ -155,14 +159,14 @@ def test_a_migration_killed_midway_leaves_the_previous_version_and_a_second_run_
 
     after_kill = versions(database_url)
     killed_dump = schema_dump(database_url)
-    slow = Migration(2, "slow", "CREATE TABLE {schema}.slow (x int); SELECT pg_sleep(0.1);", "")
+    slow = Migration(NEXT, "slow", "CREATE TABLE {schema}.slow (x int); SELECT pg_sleep(0.1);", "")
     second = Migrator(database_url, SCHEMA, (*MIGRATIONS, slow)).run("tester")
 
     assert run.returncode == -signal.SIGKILL
-    assert after_kill == [(1, MIGRATIONS[0].name)]
+    assert after_kill == CODE_VERSIONS
     assert "slow" not in killed_dump
-    assert [str(step) for step in second] == ["up 2: slow"]
-    assert versions(database_url) == [(1, MIGRATIONS[0].name), (2, "slow")]
+    assert [str(step) for step in second] == [f"up {NEXT}: slow"]
+    assert versions(database_url) == [*CODE_VERSIONS, (NEXT, "slow")]
 
 
 def _legacy_store(url: str, schema: str) -> uuid.UUID:
@@ -193,7 +197,7 @@ def test_a_database_from_before_versions_is_refused_then_adopted_with_its_rows(d
     steps = Migrator(database_url, SCHEMA).run("tester")
     store = EventStore.postgres(database_url, schema=SCHEMA)
 
-    assert [step.migration.version for step in steps] == [1]
+    assert [step.migration.version for step in steps] == [v for v, _ in CODE_VERSIONS]
     assert store.max_position() == 5  # the batch and its 3 jobs, all kept (+1: the queue)
     assert store.get(batch_id).batch_id == batch_id
     assert store.dialect.relay_position("relay") == 2
@@ -213,7 +217,8 @@ def _schema_only(url: str, schema: str) -> str:
 
 def test_a_service_refuses_a_schema_that_is_behind_or_newer_than_its_code(database_url: str) -> None:
     Migrator(database_url, SCHEMA, WITH_NOTES).run("tester")
-    with pytest.raises(NotMigratedError, match=r"version 2, newer than this batchq knows \(1\).*batchq migrate"):
+    newer = rf"version {NEXT}, newer than this batchq knows \({HEAD}\).*batchq migrate"
+    with pytest.raises(NotMigratedError, match=newer):
         EventStore.postgres(database_url, schema=SCHEMA)
 
     Migrator(database_url, SCHEMA, WITH_NOTES).run("tester", 0)
@@ -221,17 +226,17 @@ def test_a_service_refuses_a_schema_that_is_behind_or_newer_than_its_code(databa
         EventStore.postgres(database_url, schema=SCHEMA)
 
     Migrator(database_url, SCHEMA).run("tester")
-    with pytest.raises(NotMigratedError, match=r"version 1, this batchq needs 2; run `batchq migrate`"):
+    with pytest.raises(NotMigratedError, match=rf"version {HEAD}, this batchq needs {NEXT}; run `batchq migrate`"):
         Migrator(database_url, SCHEMA, WITH_NOTES).require_current("the database")
 
 
 def test_a_version_applied_by_another_build_is_refused_by_services_and_migrate(database_url: str) -> None:
     other_build = Migration(
-        2, "projections (another build)", "CREATE TABLE {schema}.p (x int);", "DROP TABLE {schema}.p;"
+        NEXT, "projections (another build)", "CREATE TABLE {schema}.p (x int);", "DROP TABLE {schema}.p;"
     )
     Migrator(database_url, SCHEMA, (*MIGRATIONS, other_build)).run("tester")
 
-    with pytest.raises(NotMigratedError, match=r"not this batchq's.*projections \(another build\).*--to 1"):
+    with pytest.raises(NotMigratedError, match=rf"not this batchq's.*projections \(another build\).*--to {HEAD}"):
         Migrator(database_url, SCHEMA, WITH_NOTES).require_current("the database")
     with pytest.raises(ForeignVersionError, match="notes table"):
         Migrator(database_url, SCHEMA, WITH_NOTES).run("tester")
