@@ -141,6 +141,18 @@ class AbortCanary(_CommandBase):
     reason: Reason = ""
 
 
+class EraseDepositor(_CommandBase):
+    """Make a depositor's personal data unreadable for good (crypto-shredding); operators only.
+
+    `tenant` `*` erases what names the depositor across tenants (a depositor's quota).
+    """
+
+    command: Literal[CommandName.ERASE_DEPOSITOR] = CommandName.ERASE_DEPOSITOR
+    tenant: TenantOrEvery
+    user_id: Identifier
+    reason: Reason = ""
+
+
 Command = Annotated[
     RetryJob
     | CancelJob
@@ -153,7 +165,8 @@ Command = Annotated[
     | SetQuota
     | StartCanary
     | PromoteCanary
-    | AbortCanary,
+    | AbortCanary
+    | EraseDepositor,
     Field(discriminator="command"),
 ]
 

@@ -51,11 +51,19 @@ class AggregateType(StrEnum):
     QUOTAS = "quotas"  # the quotas of tenants and depositors (tenant `batchq`)
     CHECKPOINT = "checkpoint"  # a copy of the store taken before an upgrade
     CANARY = "canary"  # a canary stage of a new worker version
+    DEPOSITOR = "depositor"  # a data subject's erasures, named by a keyed hash (the depositor's tenant)
 
 
 # Events about the installation rather than one batch: they carry no batch_id.
 UNBATCHED = frozenset(
-    {AggregateType.QUEUE, AggregateType.ACCESS, AggregateType.QUOTAS, AggregateType.CHECKPOINT, AggregateType.CANARY}
+    {
+        AggregateType.QUEUE,
+        AggregateType.ACCESS,
+        AggregateType.QUOTAS,
+        AggregateType.CHECKPOINT,
+        AggregateType.CANARY,
+        AggregateType.DEPOSITOR,
+    }
 )
 
 

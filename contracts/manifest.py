@@ -85,7 +85,7 @@ class Tags(WireModel):
     model_config = ConfigDict(extra="allow")
 
     gdpr: bool = False
-    retention_days: int | None = Field(default=None, ge=0)
+    retention_days: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class Submission(WireModel):

@@ -62,6 +62,7 @@ class CommandName(StrEnum):
     START_CANARY = "start_canary"
     PROMOTE_CANARY = "promote_canary"
     ABORT_CANARY = "abort_canary"
+    ERASE_DEPOSITOR = "erase_depositor"
 
 
 class Pool(StrEnum):

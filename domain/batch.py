@@ -27,9 +27,13 @@ class BatchSubmitted(BatchqCreated):
     fingerprint: str
     job_uuids: list[UUID]
     pool: str
+    retention_days: float | None = None  # `tags.retention_days`, kept in clear so retention needs no key
 
     def apply(self, batch: Batch) -> None:
         super().apply(batch)
+        batch.retention_days = self.retention_days
+        batch.ended_at = None
+        batch.personal_data_expired = False
         batch.depositor_email = self.depositor_email
         batch.tags = self.tags
         batch.fingerprint = self.fingerprint
@@ -63,25 +67,26 @@ class BatchReported(BatchqEvent):
     job_states: dict[str, str]
     changed: list[str]
     message_id: str
+    withheld: str = ""  # why no email went out (its depositor was erased); empty when one did
 
     def apply(self, batch: Batch) -> None:
         batch.last_reported = self.job_states
-        batch.reports = [
-            *batch.reports,
-            {"kind": self.kind, "status": self.outcome, "sent_at": self.timestamp, "changed": self.changed},
-        ]
+        report = {"kind": self.kind, "status": self.outcome, "sent_at": self.timestamp, "changed": self.changed}
+        batch.reports = [*batch.reports, {**report, "withheld": self.withheld}]
 
 
 @pinned
 class BatchCompleted(BatchqEvent):
     def apply(self, batch: Batch) -> None:
         batch.status = BatchStatus.COMPLETED
+        batch.ended_at = self.timestamp
 
 
 @pinned
 class BatchFailed(BatchqEvent):
     def apply(self, batch: Batch) -> None:
         batch.status = BatchStatus.FAILED
+        batch.ended_at = self.timestamp
 
 
 @pinned
@@ -91,6 +96,7 @@ class BatchUpdateReportingRequested(BatchqEvent):
 
     def apply(self, batch: Batch) -> None:
         batch.status = BatchStatus.UPDATE_REPORTING
+        batch.ended_at = None
 
 
 @pinned
@@ -100,6 +106,17 @@ class BatchDeleted(BatchqEvent):
 
     def apply(self, batch: Batch) -> None:
         batch.status = BatchStatus.DELETED
+        batch.ended_at = self.timestamp
+
+
+@pinned
+class BatchPersonalDataExpired(BatchqEvent):
+    """The batch's retention passed after it ended: its personal data was made unreadable (its key destroyed)."""
+
+    retention_days: float
+
+    def apply(self, batch: Batch) -> None:
+        batch.personal_data_expired = True
 
 
 REPORTING_STATES = frozenset({BatchStatus.REPORTING, BatchStatus.UPDATE_REPORTING})
@@ -115,6 +132,9 @@ class Batch(BatchqAggregate):
         status: BatchStatus
         reports: list[dict[str, Any]]
         last_reported: dict[str, str]
+        retention_days: float | None
+        ended_at: datetime | None  # when it last became COMPLETED, FAILED or DELETED
+        personal_data_expired: bool
 
     def _refuse(self, action: str, why: str = "") -> IllegalTransitionError:
         return IllegalTransitionError("batch", self.id, self.status.value, action, why)
@@ -147,8 +167,8 @@ class Batch(BatchqAggregate):
             send=kind == "initial" or bool(changed),
         )
 
-    def conclude(self, plan: ReportPlan, message_id: str, now: datetime) -> None:
-        """Record the report (when one was sent) and the batch's outcome."""
+    def conclude(self, plan: ReportPlan, message_id: str, now: datetime, withheld: str = "") -> None:
+        """Record the report (when one was owed: sent, or `withheld` and why) and the batch's outcome."""
         if self.status not in REPORTING_STATES:
             raise self._refuse("conclude reporting")
         if plan.send:
@@ -160,6 +180,7 @@ class Batch(BatchqAggregate):
                 job_states=plan.job_states,
                 changed=plan.changed,
                 message_id=message_id,
+                withheld=withheld,
             )
         final = BatchCompleted if plan.outcome is BatchStatus.COMPLETED else BatchFailed
         self._record(final, now)
@@ -169,6 +190,12 @@ class Batch(BatchqAggregate):
         if unsettled_jobs:
             raise self._refuse("update reporting", f"{unsettled_jobs} jobs are still running or queued")
         self._record(BatchUpdateReportingRequested, now, requested_by=requested_by, reason=reason)
+
+    def expire_personal_data(self, now: datetime) -> None:
+        """Record that the batch's retention passed (see `domain.retention.is_expired`)."""
+        if self.personal_data_expired or self.retention_days is None:
+            raise self._refuse("expire personal data", "no retention, or already expired")
+        self._record(BatchPersonalDataExpired, now, retention_days=self.retention_days)
 
     def delete(self, requested_by: str, reason: str, now: datetime) -> None:
         if self.status is BatchStatus.DELETED:
@@ -188,6 +215,7 @@ def submit_batch(
     now: datetime,
     tags: dict[str, Any] | None = None,
     pool: str = "default",
+    retention_days: float | None = None,
 ) -> Batch:
     return Batch._begin(
         BatchSubmitted,
@@ -202,4 +230,5 @@ def submit_batch(
         fingerprint=fingerprint,
         job_uuids=list(job_uuids),
         pool=pool,
+        retention_days=retention_days,
     )

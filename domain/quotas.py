@@ -55,13 +55,13 @@ class Request:
     """What a submission would add."""
 
     jobs: int
-    retention_days: int | None = None
+    retention_days: float | None = None
 
 
 class QuotaExceededError(DomainError):
     code = "QUOTA_EXCEEDED"
 
-    def __init__(self, scope: Scope, subject: str, quota: str, limit: int, usage: int) -> None:
+    def __init__(self, scope: Scope, subject: str, quota: str, limit: int, usage: float) -> None:
         super().__init__(f"{scope.value} {subject}: {quota} is {limit}; this submission would make it {usage}")
         self.quota = quota
         self.limit = limit

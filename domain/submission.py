@@ -69,6 +69,12 @@ def item_ids(draft: BatchDraft) -> list[UUID]:
     return [item_id(draft.tenant, j.item) for j in draft.jobs if j.item]
 
 
+def retention_of(tags: Mapping[str, Any]) -> float | None:
+    """`tags.retention_days` (days, fractions allowed), or None: kept as long as the store is."""
+    days = tags.get("retention_days")
+    return float(days) if days is not None else None
+
+
 def create_batch(
     draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datetime, pools: Mapping[UUID, str] | None = None
 ) -> NewBatch:
@@ -85,6 +91,7 @@ def create_batch(
         now=now,
         tags=draft.tags,
         pool=draft.pool,
+        retention_days=retention_of(draft.tags),
     )
     batch.start(now)
     provenance = {"tenant": draft.tenant, "user_id": draft.user_id, "trace_id": draft.trace_id}

@@ -21,6 +21,7 @@ from eventsourcing.utils import resolve_topic
 from contracts import names
 from contracts.base import SCHEMA_VERSION
 from services.adapters.logging import get_logger
+from services.adapters.sealing import Sealer
 
 log = get_logger("batchq.envelopes")
 
@@ -75,7 +76,7 @@ def envelope(position: int, event: DomainEvent) -> dict[str, Any]:
     }
 
 
-def envelope_of_stored(notification: Notification) -> dict[str, Any]:
+def envelope_of_stored(notification: Notification, sealer: Sealer) -> dict[str, Any]:
     """The same envelope as `envelope`, straight from the stored JSON: the relay's hot path.
 
     Decoding through the `eventsourcing` mapper builds a dataclass per event only
@@ -83,12 +84,14 @@ def envelope_of_stored(notification: Notification) -> dict[str, Any]:
     An event stored before the store insisted on strict JSON may hold NaN or
     Infinity, which orjson refuses: Python's reader takes them, and `dumps`
     writes them as null, so such an event can still be read and published.
+    Personal fields are unsealed (`sealer`) as the mapper would.
     """
     try:
         fields = orjson.loads(notification.state)
     except orjson.JSONDecodeError:
         fields = json.loads(notification.state)
         log.warning("event_not_strict_json", position=notification.id, shown_as="non-finite numbers as null")
+    fields = sealer.unseal(fields, orjson.loads)
     aggregate_id = notification.originator_id
     return {
         "schema_version": SCHEMA_VERSION,

@@ -6,16 +6,18 @@ change" true for every event type, including the ones no handler thought to log
 type in snake case (`JobStarted` → `job_started`), and it carries the ids an
 operator greps for: `job_uuid` (job events), `batch_id`, `user_id`, `trace_id`,
 `tenant`, with the event's `position`. Personal data stays out: no params, no
-error reasons or tracebacks, only an error's code and stage.
+error reasons or tracebacks, only an error's code and stage; the depositor is
+named by `subject_ref`, the keyed hash of the key table, never by `user_id`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from domain.personal import DEPOSITOR_AGGREGATES
 from services.adapters.envelopes import aggregate_type
 from services.adapters.logging import get_logger
 
@@ -34,7 +36,7 @@ def log_name(event_type: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", event_type).lower()
 
 
-def log_appended(recorded: Sequence[Recorded]) -> None:
+def log_appended(recorded: Sequence[Recorded], subject_ref: Callable[[str, str], str]) -> None:
     for record in recorded:
         event = record.event
         event_type = type(event).__name__
@@ -47,9 +49,12 @@ def log_appended(recorded: Sequence[Recorded]) -> None:
             "aggregate_version": event.originator_version,
             "tenant": fields.get("tenant"),
             "batch_id": str(fields["batch_id"]) if fields.get("batch_id") else None,
-            "user_id": fields.get("user_id"),
             "trace_id": fields.get("trace_id"),
         }
+        if kind in DEPOSITOR_AGGREGATES:
+            line["subject_ref"] = subject_ref(fields["tenant"], fields["user_id"])
+        else:
+            line["principal"] = fields.get("user_id")  # the system's events name an operator, not a depositor
         if kind == "job":
             line["job_uuid"] = line["aggregate_id"]
         line.update((name, fields[name]) for name in _DETAILS if name in fields)

@@ -42,7 +42,13 @@ def status_document(batch: Batch, jobs: dict[UUID, Any]) -> dict[str, Any]:
         "user_id": batch.user_id,
         "jobs": [job_entry(job_uuid, jobs.get(job_uuid)) for job_uuid in batch.job_uuids],
         "reports": [
-            {"kind": r["kind"], "status": r["status"], "sent_at": occurred_at(r["sent_at"])} for r in batch.reports
+            {
+                "kind": r["kind"],
+                "status": r["status"],
+                "sent_at": occurred_at(r["sent_at"]) if not r.get("withheld") else None,
+                **({"withheld": r["withheld"]} if r.get("withheld") else {}),
+            }
+            for r in batch.reports
         ],
     }
 
@@ -70,7 +76,7 @@ def event_envelopes(
     if batch_id is None and job_uuid is None:
         envelopes: list[dict[str, Any]] = []
         while page := store.read_stored(since, 10_000):
-            envelopes.extend(envelope_of_stored(n) for n in page)
+            envelopes.extend(envelope_of_stored(n, store.sealer) for n in page)
             since = page[-1].id
         return envelopes
     ids: list[UUID] = []

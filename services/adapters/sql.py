@@ -15,6 +15,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
+from services.adapters.key_tables import PostgresKeyTable, SqliteKeyTable
+from services.adapters.keyring import KeyTable
 from services.adapters.migrator import MIGRATED_BY_CODE, Migrator
 
 CHUNK = 1000
@@ -29,6 +31,7 @@ def _chunks(ids: Sequence[UUID]) -> Iterator[Sequence[UUID]]:
 
 class Dialect(Protocol):
     def create_tables(self) -> None: ...
+    def key_table(self) -> KeyTable: ...
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]: ...
     def relay_position(self, name: str) -> int: ...
@@ -58,6 +61,9 @@ class PostgresDialect:
     def _execute(self, query: sql.Composable, params: Sequence[Any] = ()) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(query, params)
+
+    def key_table(self) -> KeyTable:
+        return PostgresKeyTable(self.datastore, self.schema)
 
     def create_tables(self) -> None:
         """Bring the schema to this code's version: the migrations own every table (services/adapters/migrations/)."""
@@ -118,6 +124,10 @@ class SqliteDialect:
         """The embedded store has no versions: created as the code of the day wants, each time it opens."""
         self.recorder.create_table()
         self._execute("CREATE TABLE IF NOT EXISTS batchq_relay (name TEXT PRIMARY KEY, position INTEGER)")
+        SqliteKeyTable(self.datastore).create_tables()
+
+    def key_table(self) -> KeyTable:
+        return SqliteKeyTable(self.datastore)
 
     def _select(self, ids: Sequence[UUID], columns: str) -> list[Any]:
         rows: list[Any] = []

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, DomainEvent
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Notification, Transcoder
 
 from domain.access import ACCESS_ID, first_operator
 from domain.base import fold
@@ -28,8 +28,11 @@ from domain.errors import NotFoundError, UnrepresentableError
 from domain.registry import AGGREGATE_MODULES
 from services.adapters.addresses import redact
 from services.adapters.event_log import log_appended
+from services.adapters.keyring import KeyRing, Unattached
 from services.adapters.migrator import MIGRATED_BY_CODE, Migrator
 from services.adapters.migrator import NotMigratedError as NotMigratedError  # raised at start-up: importable here
+from services.adapters.sealing import Sealer
+from services.adapters.sealing_mapper import SealingMapper
 from services.adapters.setup_errors import SetupError
 from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
 
@@ -89,6 +92,12 @@ class Recorded:
 
 class BatchqApplication(Application):
     name = APPLICATION_NAME
+    sealer: Sealer
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Events with their personal fields sealed per depositor (the key table is attached by `EventStore`)."""
+        self.sealer = Sealer(KeyRing(Unattached(), lambda: datetime.now(UTC)))
+        return SealingMapper(self.construct_transcoder(), self.sealer)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = super().construct_transcoder()
@@ -130,6 +139,9 @@ class EventStore:
     def __init__(self, app: BatchqApplication, dialect: Dialect) -> None:
         self.app = app
         self.dialect = dialect
+        self.sealer = app.sealer
+        self.keys = app.sealer.keys
+        self.keys.table = dialect.key_table()
 
     @classmethod
     def postgres(cls, url: str, *, schema: str = "public", create_tables: bool = False) -> EventStore:
@@ -242,5 +254,5 @@ class EventStore:
         except ValueError as error:  # the strict encoder: see construct_transcoder
             raise UnencodableEventError(error) from None
         recorded = [Recorded(r.notification.id, r.domain_event) for r in recordings]
-        log_appended(recorded)
+        log_appended(recorded, self.sealer.subject_ref)
         return recorded

@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from domain.personal import ERASED
 from domain.states import SETTLED_JOB_STATES
 from services.adapters.settings import AlertSettings
 
@@ -91,11 +92,15 @@ class ReadModel:
         ):
             if value is not None:
                 placeholder = "(%s)" if op.endswith("ANY") else "%s"
-                conditions.append(sql.SQL("{} " + op + " " + placeholder).format(sql.Identifier(column)))
+                conditions.append(sql.SQL("b.{} " + op + " " + placeholder).format(sql.Identifier(column)))
                 params.append(value)
-        query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY submitted_at DESC, batch_id LIMIT %s OFFSET %s").format(
-            self.t("batchq_rm_batches"), sql.SQL(" AND ").join(conditions)
-        )
+        # The depositor's id lives only in the key table (QUEUE-022): shown from there, "[erased]" once shredded.
+        query = sql.SQL(
+            "SELECT b.*, coalesce(k.user_id, %s) AS user_id FROM {} b LEFT JOIN {} k"
+            " ON k.subject_ref = b.user_ref AND k.scope = b.batch_id"
+            " WHERE {} ORDER BY submitted_at DESC, batch_id LIMIT %s OFFSET %s"
+        ).format(self.t("batchq_rm_batches"), self.t("batchq_personal_keys"), sql.SQL(" AND ").join(conditions))
+        params.insert(0, ERASED)
         found = await self.rows(query, [*params, where.limit, where.offset])
         counts = await self.job_counts([row["batch_id"] for row in found])
         return [batch_row(row, counts.get(row["batch_id"], {})) for row in found]

@@ -14,8 +14,17 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import ValidationError
 
-from contracts.commands import CancelJob, DeleteBatch, PauseQueue, ResumeQueue, RetryJob, UpdateReporting
+from contracts.commands import (
+    CancelJob,
+    DeleteBatch,
+    EraseDepositor,
+    PauseQueue,
+    ResumeQueue,
+    RetryJob,
+    UpdateReporting,
+)
 from services.adapters import ask, history
 from services.adapters.envelopes import dumps, envelope_of_stored
 from services.adapters.store import NotFoundError
@@ -122,7 +131,7 @@ async def events_since(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     stored = await asyncio.to_thread(api_of(request).store.read_stored, since, limit)
-    envelopes = [envelope_of_stored(n) for n in stored]
+    envelopes = [envelope_of_stored(n, api_of(request).store.sealer) for n in stored]
     tenants = principal.readable_tenants()
     shown = [e for e in envelopes if tenants is None or e["tenant"] in tenants]
     # Paged by position read, not shown: another tenant's events leave gaps, never a stall.
@@ -169,6 +178,18 @@ async def update_reporting(request: Request, principal: Authenticated, batch_id:
 @router.post("/queue/pause", summary="pause_queue")
 async def pause(request: Request, principal: Authenticated, reason: Reason = "") -> Response:
     return await command(request, principal, PauseQueue(reason=reason))
+
+
+@router.post("/depositors/{tenant}/{user_id}/erase", summary="erase_depositor (operators only)")
+async def erase_depositor(
+    request: Request, principal: Authenticated, tenant: str, user_id: str, reason: Reason = ""
+) -> Response:
+    """Crypto-shred a depositor's personal data (CONTRACT v1.1, retention and erasure); `tenant` `*` for quotas."""
+    try:
+        erase = EraseDepositor(tenant=tenant, user_id=user_id, reason=reason)
+    except ValidationError as error:
+        raise ApiError(400, "INVALID_MESSAGE", str(error.errors()[0]["msg"])) from None
+    return await command(request, principal, erase)
 
 
 @router.post("/queue/resume", summary="resume_queue")

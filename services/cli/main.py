@@ -81,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("principal", nargs="?")
     s.add_argument("--json", action="store_true")
     quota_parsers(sub.add_parser("quota", help="a tenant's or a depositor's quotas (operators only)"))
+    s = sub.add_parser("erase", help="make a depositor's personal data unreadable for good (operators only)")
+    s.add_argument("--tenant", required=True, help="the depositor's tenant ('*': what spans tenants, their quota)")
+    s.add_argument("--user", required=True, help="the depositor (the user_id of submissions)")
+    s.add_argument("--reason", default="")
     canary.add_parser(sub)
     s = sub.add_parser("run", help="run one service until SIGTERM")
     s.add_argument("service", choices=run.SERVICES)
@@ -108,6 +112,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "grant": lambda a: {"command": "grant_role", **_role_change(a)},
     "revoke": lambda a: {"command": "revoke_role", **_role_change(a)},
     "quota set": quota_command,
+    "erase": lambda a: {"command": "erase_depositor", "tenant": a.tenant, "user_id": a.user, "reason": a.reason},
     **{f"canary {action}": canary.command for action in ("start", "promote", "abort")},
     "resume": lambda a: {"command": "resume_queue", "reason": a.reason},
 }

@@ -32,7 +32,11 @@ def status_rows(doc: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 
 def report_lines(doc: dict[str, Any]) -> list[str]:
-    return [f"report {r['kind']}: {r['status']} at {r['sent_at']}" for r in doc["reports"]]
+    return [f"report {r['kind']}: {r['status']} {_delivery(r)}" for r in doc["reports"]]
+
+
+def _delivery(report: dict[str, Any]) -> str:
+    return f"not sent ({report['withheld']})" if report.get("withheld") else f"at {report['sent_at']}"
 
 
 def status_table(doc: dict[str, Any]) -> str:

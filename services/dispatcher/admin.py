@@ -14,6 +14,7 @@ from contracts.commands import (
     AbortCanary,
     CancelJob,
     DeleteBatch,
+    EraseDepositor,
     GrantRole,
     PauseQueue,
     PromoteCanary,
@@ -35,6 +36,7 @@ from domain.states import SETTLED_JOB_STATES, BatchStatus, JobStatus
 from services.adapters.store import NotFoundError
 from services.dispatcher.canary import CanaryCommands
 from services.dispatcher.effects import Effects, provenance
+from services.dispatcher.erasure import ErasureCommands
 from services.dispatcher.grants import GrantCommands
 from services.dispatcher.parts import Part
 from services.dispatcher.quotas import QuotaCommands
@@ -153,4 +155,5 @@ COMMAND_HANDLERS: dict[type, Callable[[Any, Any, str], Effects]] = {
     StartCanary: CanaryCommands.start_canary,
     PromoteCanary: CanaryCommands.promote_canary,
     AbortCanary: CanaryCommands.abort_canary,
+    EraseDepositor: ErasureCommands.erase_depositor,
 }

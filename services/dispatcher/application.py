@@ -27,6 +27,7 @@ from services.adapters.store import ConflictError, EventStore
 from services.dispatcher.admin import AdminCommands
 from services.dispatcher.canary import CanaryCommands
 from services.dispatcher.effects import SAVE_ATTEMPTS, Dispatch, Effects
+from services.dispatcher.erasure import ErasureCommands
 from services.dispatcher.grants import GrantCommands
 from services.dispatcher.intake import Intake
 from services.dispatcher.quotas import QuotaCommands
@@ -35,7 +36,7 @@ from services.dispatcher.view import DispatchView
 log = get_logger("batchq.dispatcher")
 
 
-class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands, CanaryCommands):
+class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands, CanaryCommands, ErasureCommands):
     def __init__(
         self,
         store: EventStore,
@@ -154,7 +155,6 @@ class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands, CanaryComm
             worker_id=job.worker_id,
             attempt=job.attempts,
             silent_seconds=round(silent, 1),
-            user_id=job.user_id,
             trace_id=job.trace_id,
         )
         return effects

@@ -14,7 +14,7 @@ from domain.canary import CANARY_ID, Canary, pool_for
 from domain.errors import DuplicateBatchError, DuplicateJobError
 from domain.item import Item
 from domain.quotas import QUOTAS_ID, Limits, Quotas, Request, Scope, check_submission
-from domain.submission import BatchDraft, ItemOwner, NewBatch, create_batch, item_ids
+from domain.submission import BatchDraft, ItemOwner, NewBatch, create_batch, item_ids, retention_of
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError
 from services.dispatcher.effects import SAVE_ATTEMPTS, Effects
@@ -53,8 +53,7 @@ class Intake(Part):
         quotas: Quotas | None = self.store.get_many([QUOTAS_ID]).get(QUOTAS_ID)
         if quotas is None:
             return
-        retention = draft.tags.get("retention_days")
-        request = Request(len(draft.jobs), int(retention) if retention is not None else None)
+        request = Request(len(draft.jobs), retention_of(draft.tags))
         today = self.clock().date()
         for scope, subject in ((Scope.TENANT, draft.tenant), (Scope.USER, draft.user_id)):
             limits = quotas.of(scope, subject)
@@ -100,7 +99,7 @@ class Intake(Part):
             batch_id=str(new.batch.id),
             jobs=len(new.jobs),
             tenant=new.batch.tenant,
-            user_id=new.batch.user_id,
+            subject_ref=self.store.sealer.subject_ref(new.batch.tenant, new.batch.user_id),
             trace_id=new.batch.trace_id,
         )
         return effects

@@ -41,6 +41,7 @@ from services.dispatcher.admin import COMMAND_HANDLERS
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.manifests import fetch_manifest
 from services.dispatcher.recovery import WorkerScan
+from services.dispatcher.retention import RetentionSweep
 from services.dispatcher.view import DispatchView
 
 log = get_logger("batchq.dispatcher")
@@ -127,7 +128,8 @@ class DispatcherService:
         """Rebuild the view from the store, then relay, scan and consume: the leader's work."""
         await self._carry_out(await self._call(self._rebuild_view))
         await self.relay.start()
-        self.tasks = [asyncio.create_task(self._scan_forever(self.leading))]
+        sweep = RetentionSweep(self.settings, self._expire, utcnow)
+        self.tasks = [asyncio.create_task(t) for t in (self._scan_forever(self.leading), sweep.forever(self.leading))]
         self.leading.set()
         await self.bus.consume(names.DISPATCHER_EVENTS_QUEUE, self.on_event, prefetch=400)
         await self.bus.consume(names.DISPATCHER_MANIFESTS_QUEUE, self.on_manifest, prefetch=2)
@@ -225,10 +227,18 @@ class DispatcherService:
             command=command.command,
             requested_by=requested_by,
             result=effects.result,
-            **effects.provenance,
+            **self._pseudonymous(effects.provenance),
         )
         await self._carry_out(effects)
         return await accept(self.bus, delivery, effects.result)
+
+    def _pseudonymous(self, ids: dict[str, str]) -> dict[str, str]:
+        """A depositor's batch or job is logged with the keyed hash of its depositor, never the `user_id`."""
+        if ids.get("batch_id", "-") == "-" or "user_id" not in ids:
+            return ids
+        ids = dict(ids)
+        ids["subject_ref"] = self.store.sealer.subject_ref(ids["tenant"], ids.pop("user_id"))
+        return ids
 
     def _oversized(self, delivery: Delivery) -> bool:
         """Too big to copy again for a dead letter of our own: the broker dead-letters it."""
@@ -272,6 +282,9 @@ class DispatcherService:
             task = asyncio.create_task(self._retry_due(job_uuid))
             self.wakeups.add(task)
             task.add_done_callback(self.wakeups.discard)
+
+    async def _expire(self, batch_ids: list[uuid.UUID], now: datetime) -> list[uuid.UUID]:
+        return await self._call(self.app.expire_personal_data, batch_ids, now)
 
     async def _retry_due(self, job_uuid: uuid.UUID) -> None:
         await self._carry_out(await self._call(self.app.retry_due, job_uuid))

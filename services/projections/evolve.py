@@ -10,6 +10,7 @@ domain/batch.py): an event the read model does not know only lands in the index.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from eventsourcing.domain import DomainEvent
 from services.adapters.envelopes import aggregate_type
 
 Row = dict[str, Any]
+UserRef = Callable[[str, str], str | None]  # (tenant, user_id) → keyed hash; None once erased
 
 JOB_STATUS_AFTER = {
     "JobSubmitted": "PENDING",
@@ -40,6 +42,9 @@ BATCH_STATUS_AFTER = {
     "BatchUpdateReportingRequested": "UPDATE_REPORTING",
     "BatchDeleted": "DELETED",
 }
+# The read model holds no personal data (QUEUE-022): a job's error by its code and stage only,
+# the depositor by the key table's keyed hash (`user_ref`, joined to the key table to be shown).
+PUBLIC_ERROR_PARTS = ("code", "stage")
 
 
 @dataclass
@@ -54,13 +59,14 @@ class Page:
     changed_batches: set[UUID] = field(default_factory=set)
 
 
-def apply(page: Page, position: int, event: DomainEvent) -> None:
+def apply(page: Page, position: int, event: DomainEvent, user_ref: UserRef) -> None:
+    """Fold one event into the page; `user_ref` names a depositor by the key table's keyed hash."""
     name = type(event).__name__
     page.index.append(index_row(position, name, event))
     if name in JOB_STATUS_AFTER or name in ("JobProgressed", "JobStuck"):
         _job(page, position, name, event)
-    elif name in BATCH_STATUS_AFTER:
-        _batch(page, position, name, event)
+    elif name in BATCH_STATUS_AFTER or name == "BatchPersonalDataExpired":
+        _batch(page, position, name, event, user_ref)
 
 
 def index_row(position: int, name: str, event: DomainEvent) -> Row:
@@ -127,7 +133,8 @@ def _job_fields(row: Row, name: str, event: Any, at: datetime) -> None:
     elif name == "JobCompleted":
         row.update(progress=1.0, error=None, duration_seconds=_since(row["started_at"], at))
     elif name == "JobFailed":
-        row.update(error=dict(event.error), duration_seconds=_since(row["started_at"], at))
+        error = {part: event.error.get(part) for part in PUBLIC_ERROR_PARTS}
+        row.update(error=error, duration_seconds=_since(row["started_at"], at))
     elif name == "JobRetried":
         # A retry waiting out its backoff is not late yet: it waits from when it is due.
         due = event.not_before if event.not_before and event.not_before > at else at
@@ -140,20 +147,26 @@ def _since(start: datetime | None, end: datetime) -> float | None:
     return None if start is None else max(0.0, (end - start).total_seconds())
 
 
-def _batch(page: Page, position: int, name: str, event: Any) -> None:
+def _batch(page: Page, position: int, name: str, event: Any, user_ref: UserRef) -> None:
     batch_id, at = event.originator_id, event.timestamp
     if name == "BatchSubmitted":
         page.batches[batch_id] = {
             "batch_id": batch_id,
             "tenant": event.tenant,
-            "user_id": event.user_id,
+            "user_ref": user_ref(event.tenant, event.user_id),
             "pool": event.pool,
             "job_count": len(event.job_uuids),
             "submitted_at": at,
+            "retention_days": event.retention_days,
+            "personal_data_expired": False,
         }
     elif batch_id not in page.batches:
         return
-    page.batches[batch_id].update(status=BATCH_STATUS_AFTER[name], updated_at=at, position=position)
+    if name == "BatchPersonalDataExpired":
+        page.batches[batch_id]["personal_data_expired"] = True
+    else:
+        page.batches[batch_id].update(status=BATCH_STATUS_AFTER[name], updated_at=at)
+    page.batches[batch_id]["position"] = position
     page.changed_batches.add(batch_id)
 
 

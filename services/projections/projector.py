@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from domain.personal import ERASED
 from services.adapters.logging import get_logger
 from services.adapters.store import EventStore
 from services.projections import evolve
@@ -33,7 +34,8 @@ JOB_COLUMNS = (
     "pending_since", "started_at", "duration_seconds", "updated_at", "position",
 )  # fmt: skip
 BATCH_COLUMNS = (
-    "batch_id", "tenant", "user_id", "status", "pool", "job_count", "submitted_at", "updated_at", "position",
+    "batch_id", "tenant", "user_ref", "status", "pool", "job_count", "submitted_at", "updated_at", "position",
+    "retention_days", "personal_data_expired",
 )  # fmt: skip
 INDEX_COLUMNS = (
     "position", "aggregate_id", "aggregate_type", "batch_id", "type", "tenant", "occurred_at", "error_code",
@@ -152,7 +154,7 @@ class Projector:
     def _apply(self, conn: psycopg.Connection[Any], records: list[Any]) -> None:
         page = self._load(conn, [r.event for r in records])
         for record in records:
-            evolve.apply(page, record.position, record.event)
+            evolve.apply(page, record.position, record.event, self._user_ref)
         with conn.cursor() as cursor:
             with cursor.copy(self.copy_index) as copy:
                 for row in page.index:
@@ -164,6 +166,9 @@ class Projector:
             cursor.executemany(self.add_counts, deltas)
             # A state no job is in has no row, so a rebuild (one page) and the live fold (many) agree.
             cursor.execute(sql.SQL("DELETE FROM {} WHERE jobs = 0").format(self.counts_table))
+
+    def _user_ref(self, tenant: str, user_id: str) -> str | None:
+        return None if user_id == ERASED else self.store.sealer.subject_ref(tenant, user_id)
 
     def _load(self, conn: psycopg.Connection[Any], events: list[Any]) -> evolve.Page:
         job_ids, batch_ids = evolve.touched(events)

@@ -91,7 +91,7 @@ class Relay:
         stays in the store (`batchq events` shows it) and the relay goes on.
         """
         try:
-            env = envelope_of_stored(notification)
+            env = envelope_of_stored(notification, self.store.sealer)
             required = env["type"] in REQUIRED_EVENT_TYPES
             return Message(routing_key=routing_key(env), body=dumps(env), mandatory=required)
         except Exception as error:

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from domain.batch import REPORTING_STATES, Batch
 from domain.job import Job
+from domain.personal import ERASED
 from domain.states import BatchStatus
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore
@@ -21,6 +22,7 @@ from services.reporter.rendering import message_id, render
 
 log = get_logger("batchq.reporter")
 
+WITHHELD_ERASED = "the depositor's personal data was erased: there is no one to send it to"
 BATCH_TOPICS = ("batchq:BatchReportingStarted", "batchq:BatchUpdateReportingRequested")
 
 
@@ -43,15 +45,25 @@ class Reporter:
             plan = batch.plan_report(states, done)
             now = self.clock()
             ident = message_id(batch)
-            if plan.send:
+            withheld = WITHHELD_ERASED if plan.send and self._erased(batch) else ""
+            if plan.send and not withheld:
                 self.mailer.send(render(batch, jobs, plan, self.mail_from, now))
-            batch.conclude(plan, ident, now)
+            elif withheld:
+                log.info("report_withheld", batch_id=str(batch.id), reason=withheld)
+            batch.conclude(plan, ident, now, withheld)
             try:
                 self.store.save(batch)
             except ConflictError:
                 continue
             return batch.status
         return None
+
+    def _erased(self, batch: Batch) -> bool:
+        """Whether the depositor's data is gone: asked of the key table itself, not a process's cache."""
+        if ERASED in (batch.user_id, batch.depositor_email):
+            return True
+        keys = self.store.keys
+        return keys.is_shredded(keys.subject_ref(batch.tenant, batch.user_id), batch.id)
 
     def owed(self) -> list[UUID]:
         """Batches left waiting for a report (a crash before the trigger was handled)."""

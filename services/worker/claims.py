@@ -23,6 +23,7 @@ from contracts import names
 from contracts.errors import ContractError
 from contracts.jobs import JOBS_PER_MESSAGE, decode_job_message, encode_job_message
 from domain.job import Job
+from domain.personal import ERASED
 from services.adapters.batching import Batcher
 from services.adapters.bus import Bus, Delivery, Message, Verdict
 from services.adapters.locks import Locks
@@ -48,7 +49,9 @@ class Claim:
     @classmethod
     def of(cls, job: Job) -> Claim:
         attempt = job.attempts + 1
-        context = JobContext(job.id, job.batch_id, attempt, dict(job.params), job.payload_url)  # type: ignore[arg-type]
+        erased = job.params == ERASED or job.payload_url == ERASED
+        params = {} if erased else dict(job.params)
+        context = JobContext(job.id, job.batch_id, attempt, params, job.payload_url, erased=erased)  # type: ignore[arg-type]
         return cls(job, (job.id, attempt), context)
 
 

@@ -53,6 +53,7 @@ class JobContext:
     # Set when the job is cancelled while it runs: a sync handler should look and stop (an async
     # handler's task is cancelled instead). Whatever it returns afterwards is refused.
     cancelled: bool = False
+    erased: bool = False  # its params or payload_url were erased: it is failed, not run
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report how far the job is (0..1); recorded at a bounded rate, latest wins."""

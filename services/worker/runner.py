@@ -42,6 +42,13 @@ def unknown_handler_error(name: str) -> JobError:
     return JobError("UNKNOWN_HANDLER", f"no handler named {name!r}", stage="claim")
 
 
+# A job whose inputs were erased (its depositor, or its batch's retention) is not run
+# on what is left of them: it fails, with no handler called, and can only fail again.
+ERASED_INPUTS = JobError(
+    "PERSONAL_DATA_ERASED", "the job's personal data (params, payload_url) was erased before it ran", stage="claim"
+)
+
+
 class Runner:
     def __init__(
         self, app: WorkerApplication, locks: Locks, claims: Claims, handlers: dict[str, Handler], concurrency: int
@@ -103,7 +110,6 @@ class Runner:
         return {
             "job_uuid": str(job.id),
             "batch_id": str(job.batch_id),
-            "user_id": job.user_id,
             "trace_id": job.trace_id,
             "attempt": job.attempts,
             "worker_id": self.app.worker_id,
@@ -113,6 +119,8 @@ class Runner:
         handler = self.handlers.get(job.handler)
         if handler is None:
             return Failed(unknown_handler_error(job.handler))
+        if context.erased:
+            return Failed(ERASED_INPUTS)
         try:
             if inspect.iscoroutinefunction(handler):
                 result = await handler(context)

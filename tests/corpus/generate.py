@@ -6,12 +6,16 @@
 The corpus is history: a line of events.jsonl is never rewritten or removed, so every
 shape ever stored must load forever. When an event type or a `class_version` is added,
 append its lines from events.new.jsonl (and, for a new version, keep the old shape's).
+Lines marked `"sealed": true` are the shapes of migration 3 (personal fields sealed per
+depositor; docs in services/adapters/sealing.py): one per type, read without their keys,
+so they load as erased.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -21,6 +25,7 @@ from contracts.commands import (
     AbortCanary,
     CancelJob,
     DeleteBatch,
+    EraseDepositor,
     GrantRole,
     PauseQueue,
     PromoteCanary,
@@ -39,7 +44,7 @@ from domain.submission import JobDraft
 from services.dispatcher.admin import COMMAND_HANDLERS
 from services.reporter.application import Reporter
 from services.reporter.mailer import FolderMailer
-from tests.unit.domain.builders import draft, job_id
+from tests.unit.domain.builders import USER_ID, draft, job_id
 from tests.unit.services.embedded import HANDLER_ERROR, OPERATOR, Engine
 
 CORPUS = Path(__file__).with_name("events.jsonl")
@@ -97,6 +102,13 @@ def histories(engine: Engine, folder: Path) -> None:
     engine.run(job_id(9))
     engine.react()
     reporter.report(job_id(400))  # COMPLETED
+    kept = replace(draft([JobDraft(job_id(10), params={"p": 1})], batch_id=job_id(500)), tags={"retention_days": 0})
+    engine.submit(kept)
+    engine.run(job_id(10))
+    engine.react()
+    reporter.report(job_id(500))
+    engine.app.expire_personal_data([job_id(500)], engine.later(1))  # BatchPersonalDataExpired
+    command(engine, EraseDepositor(tenant="acme", user_id=USER_ID, reason="asked"))  # DepositorErased
     engine.store.save(
         create_checkpoint(
             UUID(int=999), label="before-upgrade", position=engine.store.max_position(),

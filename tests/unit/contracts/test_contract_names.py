@@ -86,6 +86,7 @@ def test_a_command_is_routed_under_its_wire_name() -> None:
         "start_canary",
         "promote_canary",
         "abort_canary",
+        "erase_depositor",
     }
     assert CancelJob.model_fields["command"].default is names.CommandName.CANCEL_JOB
 
