@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,6 +27,8 @@ from services.adapters.migrator import (
     NotMigratedError,
     UnknownVersionError,
 )
+from services.adapters.keyring import KeyRing, Unattached
+from services.adapters.sealing import Sealer
 from services.adapters.sql import PostgresDialect
 from services.adapters.store import BatchqApplication, EventStore, _postgres_env
 from tests.e2e.processes import REPO
@@ -169,6 +172,19 @@ def test_a_migration_killed_midway_leaves_the_previous_version_and_a_second_run_
     assert versions(database_url) == [*CODE_VERSIONS, (NEXT, "slow")]
 
 
+class PlainSealer(Sealer):
+    """Events as stored before migration 3: personal fields in clear."""
+
+    def __init__(self) -> None:
+        super().__init__(KeyRing(Unattached(), lambda: datetime.now(UTC)))
+
+    def seal(self, event_type: str, aggregate: str, state: dict[str, Any], encode: Any) -> dict[str, Any]:
+        return state
+
+    def subject_ref(self, tenant: str, user_id: str) -> str:
+        return "legacy"
+
+
 def _legacy_store(url: str, schema: str) -> uuid.UUID:
     """A database as the unversioned `batchq migrate` left it (the library created its own tables), with a batch."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -180,6 +196,7 @@ def _legacy_store(url: str, schema: str) -> uuid.UUID:
         )
         conn.execute(f"INSERT INTO {schema}.batchq_relay VALUES ('relay', 2)")
     app = BatchqApplication(env={**_postgres_env(url, schema), "CREATE_TABLE": "y"})
+    app.sealer = app.mapper.sealer = PlainSealer()  # type: ignore[attr-defined]  (events were stored in clear then)
     draft = BatchDraft(
         batch_id=uuid.uuid4(), tenant="acme", user_id="u", trace_id="t", depositor_email="d@example.org",
         fingerprint="sha256:x", jobs=[JobDraft(job_uuid=uuid.uuid4(), params={}) for _ in range(3)],

@@ -17,7 +17,10 @@ from services.projections.schema import TABLES as READ_MODEL_TABLES
 from tests.integration.harness import running_system, tables_by_schema
 
 SCHEMA = "batchq_tenant"
-BATCHQ_TABLES = {"batchq_events", "batchq_relay", "batchq_workers", "batchq_migrations", *READ_MODEL_TABLES}
+BATCHQ_TABLES = {
+    "batchq_events", "batchq_relay", "batchq_workers", "batchq_migrations", "batchq_personal_keys", "batchq_secrets",
+    *READ_MODEL_TABLES,
+}  # fmt: skip
 
 
 def test_jobs_are_claimed_and_completed_in_a_non_public_schema(database_url, amqp_url, smtp_server) -> None:
