@@ -19,7 +19,7 @@ import difflib
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from domain.batch import REPORTING_STATES, Batch, BatchReported
@@ -109,7 +109,7 @@ def _compare(store: EventStore, batch: Batch, records: list[Recorded], sent: Rec
     """The last report sent, re-rendered from its record and as this code plans it from the same history."""
     before: Batch = fold_recorded(r for r in records if r.position < sent.position)[batch.id]
     jobs = _by_str(fold_recorded(r for r in store.history(before.job_uuids) if r.position < sent.position))
-    event: BatchReported = sent.event  # type: ignore[assignment]
+    event = cast(BatchReported, sent.event)  # `preview` picked it as one
     recorded = ReportPlan(
         kind=event.kind,
         outcome=BatchStatus(event.outcome),
