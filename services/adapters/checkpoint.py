@@ -19,9 +19,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
-import httpx
 import orjson
 import psycopg
 from psycopg import sql
@@ -171,26 +169,6 @@ def restore_store(directory: Path, manifest: Manifest, url: str, address: str) -
               f"--dbname={url}", str(directory / STORE_FILE)])  # fmt: skip
     finally:
         toc.unlink(missing_ok=True)
-
-
-def management_url(amqp_url: str) -> str:
-    """The management API beside the broker of `amqp_url`: same host and user, port 15672."""
-    parts = urlsplit(amqp_url)
-    return f"http://{parts.hostname or '127.0.0.1'}:15672"
-
-
-def save_broker_definitions(amqp_url: str, api_url: str, out: Path) -> dict[str, Any]:
-    """The vhost's definitions from the management API into `out`, or why there are none."""
-    parts = urlsplit(amqp_url)
-    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
-    try:
-        response = httpx.get(f"{api_url}/api/definitions/{quote(vhost, safe='')}", auth=auth, timeout=10)
-        response.raise_for_status()
-    except httpx.HTTPError as error:
-        return {"saved": False, "reason": f"management API at {api_url} not reachable: {error}", "vhost": vhost}
-    out.write_bytes(response.content)
-    return {"saved": True, "file": out.name, "vhost": vhost, "source": api_url}
 
 
 def checkpoints_under(directory: Path) -> list[tuple[Path, Manifest]]:

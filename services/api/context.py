@@ -34,6 +34,7 @@ class Api:
     tokens: Tokens
     bus: Bus
     firing: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # alert, subject → details
+    canary: dict[str, Any] | None = None  # the canary stage in progress (services/api/canary.py)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # ends the live streams at shutdown
 
     @staticmethod

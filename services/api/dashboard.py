@@ -44,7 +44,7 @@ async def _principal(request: Request) -> Principal | None:
 def _page(request: Request, name: str, principal: Principal, **context: Any) -> Response:
     api = api_of(request)
     alerts = sorted(api.firing.values(), key=lambda a: (a["alert"], a["subject"]))
-    context = {"principal": principal, "actions": Action, "alerts": alerts, **context}
+    context = {"principal": principal, "actions": Action, "alerts": alerts, "canary": api.canary, **context}
     return templates.TemplateResponse(request, name, context)
 
 

@@ -19,6 +19,7 @@ from services.adapters.logging import get_logger
 from services.adapters.metrics import listen, split_addr
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
+from services.api import canary
 from services.api.alerts import AlertEvaluator
 from services.api.app import create_app
 from services.api.context import Api
@@ -67,6 +68,7 @@ class ApiService:
         self.tasks = [
             asyncio.create_task(follow(self.projector, self.stopping, self.api.settings.projection_interval_seconds)),
             asyncio.create_task(AlertEvaluator(self.api).run(self.stopping)),
+            asyncio.create_task(canary.watch(self.api, self.stopping)),
         ]
         serving = asyncio.create_task(self.server.serve(sockets=[sock]))
         self.tasks.append(serving)

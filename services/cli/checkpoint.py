@@ -18,7 +18,7 @@ from pathlib import Path
 
 from domain.checkpoint import create_checkpoint
 from domain.states import JobStatus
-from services.adapters import ask
+from services.adapters import ask, broker_definitions
 from services.adapters.amqp import AmqpBus
 from services.adapters.checkpoint import (
     BROKER_FILE,
@@ -28,9 +28,7 @@ from services.adapters.checkpoint import (
     Manifest,
     checkpoints_under,
     dump_store,
-    management_url,
     restore_store,
-    save_broker_definitions,
     sha256,
 )
 from services.adapters.migrations import MIGRATIONS
@@ -59,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r = actions.add_parser("restore", help="load a checkpoint into an empty database")
     r.add_argument("dir", type=Path, metavar="DIR")
     r.add_argument("--database", required=True, metavar="URL", help="a libpq URL of a database with no tables")
+    r.add_argument(
+        "--no-broker", action="store_true", help="do not load the broker definitions into BATCHQ_AMQP_URL's vhost"
+    )
     ls = actions.add_parser("list", help="the checkpoints in a directory")
     ls.add_argument("--dir", type=Path, default=Path("."), help="a checkpoint or a directory of them")
 
@@ -67,7 +68,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "create":
         return await create(args, settings)
     if args.action == "restore":
-        return restore(args.dir, args.database)
+        return restore(args.dir, args.database, settings, load_broker=not args.no_broker)
     return list_checkpoints(args.dir)
 
 
@@ -81,8 +82,9 @@ async def create(args: argparse.Namespace, settings: Settings) -> int:
             await drain(settings, store, args.drain_timeout, args.label)
         out.mkdir(parents=True, exist_ok=True)
         copy = await asyncio.to_thread(dump_store, settings.database_url, settings.database_schema, out / STORE_FILE)
-        api = settings.rabbitmq_management_url or management_url(settings.amqp_url)
-        broker = await asyncio.to_thread(save_broker_definitions, settings.amqp_url, api, out / BROKER_FILE)
+        broker = await asyncio.to_thread(
+            broker_definitions.save, settings.amqp_url, settings.rabbitmq_management_url, out / BROKER_FILE
+        )
         files = {name: sha256(out / name) for name in (STORE_FILE, BROKER_FILE) if (out / name).is_file()}
         checkpoint_id, now = uuid.uuid4(), datetime.now(UTC)
         record = create_checkpoint(
@@ -137,16 +139,34 @@ def processing(store: EventStore, job_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return [job_id for job_id, job in jobs.items() if job.status is JobStatus.PROCESSING]
 
 
-def restore(directory: Path, url: str) -> int:
+def restore(directory: Path, url: str, settings: Settings, *, load_broker: bool) -> int:
+    """The store into the empty database `url`, then the broker definitions into BATCHQ_AMQP_URL's vhost.
+
+    The store first: it is the step that may refuse (a database with tables, a bad
+    checksum) and must then leave the broker alone. A broker that refuses afterwards
+    leaves the store restored, and its one line says so: the services declare their
+    own topology when they start, and the file can be loaded later by hand.
+    """
     manifest = Manifest.read(directory)
     check_database(url, "--database")
     restore_store(directory, manifest, url, redact(url))
     print(f"restored checkpoint {manifest.checkpoint_id} ({manifest.label or 'no label'}) into {redact(url)}:"
           f" the store up to position {manifest.position}, schema {manifest.database_schema} at version"
           f" {manifest.schema_version}")  # fmt: skip
-    if manifest.broker.get("saved"):
-        print(f"  broker definitions of vhost {manifest.broker['vhost']} are in {directory / BROKER_FILE}"
-              " (import them into a new broker with `rabbitmqctl import_definitions`)")  # fmt: skip
+    saved_vhost = manifest.broker.get("vhost")
+    if not manifest.broker.get("saved"):
+        print(f"  the checkpoint holds no broker definitions ({manifest.broker.get('reason', 'none saved')})")
+    elif not load_broker:
+        print(f"  broker definitions of vhost {saved_vhost} not loaded (--no-broker): they are in"
+              f" {directory / BROKER_FILE}")  # fmt: skip
+    else:
+        try:
+            how = broker_definitions.load(directory / BROKER_FILE, settings.amqp_url, settings.rabbitmq_management_url)
+        except broker_definitions.BrokerDefinitionsError as error:
+            raise CheckpointError(
+                f"{error}; the store is restored, the definitions are in {directory / BROKER_FILE}"
+            ) from None
+        print(f"  broker definitions of vhost {saved_vhost} loaded into {redact(settings.amqp_url)} through {how}")
     if manifest.schema_version != MIGRATIONS[-1].version:
         print(f"  this batchq's schema version is {MIGRATIONS[-1].version}: `batchq migrate` (or `--to`) before"
               " starting services on it")  # fmt: skip

@@ -34,7 +34,7 @@ from services.adapters.store import (
     EventStore,
     NotFoundError,
 )
-from services.cli import canary, checkpoint, migrate, operate, run, views
+from services.cli import canary, checkpoint, migrate, operate, report, run, views
 from services.cli.quota import quota_command, quota_parsers
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -90,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("service", choices=run.SERVICES)
     migrate.add_parser(sub)
     checkpoint.add_parser(sub)
+    report.add_parser(sub)
     operate.add_parsers(sub)
     s = sub.add_parser("dev", help="all services in one process on an embedded store and bus")
     s.add_argument("--dir", type=Path, help="where the store and emails go")
@@ -161,6 +162,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(migrate.main(args, settings))
     if args.command == "checkpoint":
         return asyncio.run(checkpoint.main(args, settings))
+    if args.command == "report":
+        return report.main(args, settings)
     if args.command in ("quota", "canary"):
         args.command = f"{args.command} {getattr(args, args.command + '_command')}"
     if args.command in ("projections", "token"):

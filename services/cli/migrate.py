@@ -7,6 +7,7 @@ and `status` is a read.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 
 from services.adapters.amqp import AmqpBus
@@ -14,12 +15,20 @@ from services.adapters.migrator import Migrator, SchemaStatus, Step
 from services.adapters.settings import Settings
 from services.adapters.store import PLAIN_SCHEMA_NAME, EventStore, SchemaNameError, check_database
 
+# The migration that creates the event store: going below it drops every event ever recorded.
+HISTORY_VERSION = 1
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("migrate", help="bring the database to this version's schema; declare the RabbitMQ topology")
     s.add_argument("action", nargs="?", choices=["status"], help="list applied and pending migrations")
     s.add_argument("--dry-run", action="store_true", help="print the pending steps, run them and roll back")
     s.add_argument("--to", type=int, metavar="N", help="go up or down to schema version N (0: nothing)")
+    s.add_argument(
+        "--yes-destroy-history",
+        action="store_true",
+        help=f"let --to go below version {HISTORY_VERSION}: drop the event store, every event with it",
+    )
 
 
 def migrator(settings: Settings) -> Migrator:
@@ -34,6 +43,9 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "status":
         print(status_text(schema.status(), schema.head, settings.database_schema))
         return 0
+    if refusal := history_refusal(args, schema, settings.database_schema):
+        print(refusal, file=sys.stderr)
+        return 1
     steps = schema.run(settings.principal, args.to, dry_run=args.dry_run)
     if args.dry_run:
         print(dry_run_text(steps, schema))
@@ -48,6 +60,23 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     if version == schema.head and first_operator_made(settings):
         print(f"{settings.principal} is the first operator (role operator for every tenant): see `batchq grant`")
     return 0
+
+
+def history_refusal(args: argparse.Namespace, schema: Migrator, name: str) -> str | None:
+    """Why `--to` may not run, or None: below the event store's version it destroys the history, unless told to.
+
+    A dry run changes nothing, and a schema already below that version has no history to lose.
+    """
+    if args.to is None or args.to >= HISTORY_VERSION or args.dry_run or args.yes_destroy_history:
+        return None
+    version = schema.status().version
+    if version < HISTORY_VERSION:
+        return None
+    return (
+        f"refused: `batchq migrate --to {args.to}` drops the event store of schema {name} (version {version} now),"
+        " every event with it, for good; take a checkpoint first (`batchq checkpoint create`), then add"
+        " --yes-destroy-history"
+    )
 
 
 def first_operator_made(settings: Settings) -> bool:

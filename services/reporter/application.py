@@ -14,6 +14,7 @@ from uuid import UUID
 from domain.batch import REPORTING_STATES, Batch
 from domain.job import Job
 from domain.personal import ERASED
+from domain.reporting import ReportPlan
 from domain.states import BatchStatus
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore
@@ -24,6 +25,12 @@ log = get_logger("batchq.reporter")
 
 WITHHELD_ERASED = "the depositor's personal data was erased: there is no one to send it to"
 BATCH_TOPICS = ("batchq:BatchReportingStarted", "batchq:BatchUpdateReportingRequested")
+
+
+def report_plan(batch: Batch, jobs: dict[str, Job]) -> ReportPlan:
+    """The report owed now, from the jobs as they stand: the reporter's and `batchq report preview`'s one plan."""
+    states = {job_uuid: job.status.value for job_uuid, job in jobs.items()}
+    return batch.plan_report(states, sum(1 for job in jobs.values() if job.done))
 
 
 class Reporter:
@@ -40,9 +47,7 @@ class Reporter:
             if batch.status not in REPORTING_STATES:
                 return None
             jobs: dict[str, Job] = {str(k): v for k, v in self.store.get_many(batch.job_uuids).items()}
-            states = {job_uuid: job.status.value for job_uuid, job in jobs.items()}
-            done = sum(1 for job in jobs.values() if job.done)
-            plan = batch.plan_report(states, done)
+            plan = report_plan(batch, jobs)
             now = self.clock()
             ident = message_id(batch)
             withheld = WITHHELD_ERASED if plan.send and self._erased(batch) else ""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from tests.e2e.api import start_api
 from tests.e2e.cli import Cli, job, submission
 from tests.e2e.processes import Processes
 
@@ -52,3 +54,23 @@ def test_a_ten_percent_canary_takes_ten_percent_of_two_thousand_jobs_give_or_tak
     submitted = [e for e in cli.events(batch_id=batch_id) if e["type"] == "JobSubmitted"]
     share = sum(e["data"]["pool"] == "canary" for e in submitted) / len(submitted)
     assert len(submitted) == 2000 and 0.08 <= share <= 0.12
+
+
+@pytest.mark.batchq_env(BATCHQ_ALERT_INTERVAL_SECONDS="0.3")
+def test_the_dashboard_shows_a_canary_in_progress_until_it_ends(migrated: Cli, processes: Processes) -> None:
+    processes.start("dispatcher")  # it takes the canary commands
+    api = start_api(processes, migrated)
+
+    def banner() -> str | None:
+        page = httpx.get(f"{api.base_url}/", cookies={"batchq_token": api.token}, timeout=30)
+        page.raise_for_status()
+        return page.text.split('<div id="canary"', 1)[1].split("</div>", 1)[0] if 'id="canary"' in page.text else None
+
+    before = banner()
+    migrated.ok("canary", "start", "--percent", "10", "--tenant", "acme", "--reason", "handlers v2")
+    shown = api.wait_until(banner, "the canary banner")
+    migrated.ok("canary", "abort", "--reason", "errors up")
+    api.wait_until(lambda: banner() is None, "the banner gone after the abort")
+
+    assert before is None
+    assert "Canary in progress: 10 % of the new jobs of acme go to the worker pool canary" in " ".join(shown.split())

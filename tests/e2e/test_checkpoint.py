@@ -9,6 +9,7 @@ import json
 import signal
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
@@ -18,7 +19,7 @@ from tests.e2e.mail import reports_for
 from tests.e2e.processes import Processes
 from tests.e2e.test_cli import assert_one_clear_line
 from tests.faults.checker import check
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, RabbitServer
 from tests.threaded_servers import HttpServer, SmtpServer
 
 SERVICES = ("dispatcher", "worker", "reporter")
@@ -144,7 +145,7 @@ def test_the_broker_definitions_are_saved_when_the_management_api_answers(
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["broker"]["saved"] is True and manifest["broker"]["vhost"] == vhost
-    assert json.loads((out / "broker-definitions.json").read_text()) == definitions
+    assert json.loads((out / "broker-definitions.json").read_text()) == {**definitions, "bindings": []}
     assert set(manifest["files"]) == {"store.dump", "broker-definitions.json"}
 
 
@@ -157,3 +158,36 @@ def test_without_the_management_api_the_manifest_says_why(migrated: Cli, tmp_pat
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["broker"]["saved"] is False and "not reachable" in manifest["broker"]["reason"]
     assert "broker definitions not saved" in created.stdout
+
+
+def topology(definitions: dict[str, Any]) -> dict[str, set[tuple[str, ...]]]:
+    """The queues (with their type), exchanges and bindings of a vhost's definitions."""
+    return {
+        "queues": {(q["name"], str(q["arguments"].get("x-queue-type", "classic"))) for q in definitions["queues"]},
+        "exchanges": {(e["name"], e["type"]) for e in definitions["exchanges"]},
+        "bindings": {(b["source"], b["destination"], b["routing_key"]) for b in definitions["bindings"]},
+    }
+
+
+def test_a_restore_loads_the_broker_definitions_into_the_vhost_of_batchq_amqp_url_unless_told_not_to(
+    migrated: Cli, rabbitmq_server: RabbitServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "checkpoint"
+    migrated.ok("checkpoint", "create", "--out", str(out))
+    saved = topology(json.loads((out / "broker-definitions.json").read_text()))
+    found = {}
+    for name, flags in (("loaded", []), ("skipped", ["--no-broker"])):
+        with rabbitmq_server.isolated_vhost() as vhost_url, postgres_server.isolated_database() as fresh:
+            elsewhere = Cli({**migrated.env, "BATCHQ_AMQP_URL": vhost_url, "BATCHQ_DATABASE_URL": fresh}, tmp_path)
+            restored = elsewhere.ok("checkpoint", "restore", str(out), "--database", fresh, *flags)
+            elsewhere.ok("checkpoint", "create", "--out", str(tmp_path / name))  # what that vhost holds now
+            found[name] = (
+                restored.stdout,
+                topology(json.loads((tmp_path / name / "broker-definitions.json").read_text())),
+            )
+
+    assert "batchq.jobs.default" in {queue for queue, _ in saved["queues"]} and saved["bindings"]
+    assert found["loaded"][1] == saved and "broker definitions of vhost" in found["loaded"][0]
+    assert "loaded into" in found["loaded"][0]
+    assert found["skipped"][1] == {"queues": set(), "exchanges": set(), "bindings": set()}
+    assert "not loaded (--no-broker)" in found["skipped"][0]

@@ -19,7 +19,7 @@ def test_status_dry_run_and_to_as_the_operator_sees_them(cli: Cli, database_url:
 
     cli.ok("migrate")
     applied = cli.ok("migrate", "status")
-    down = cli.ok("migrate", "--to", "0")
+    down = cli.ok("migrate", "--to", "0", "--yes-destroy-history")
     up = cli.ok("migrate", "--to", "1")
 
     assert "up 1: event store" in dry.stdout and "CREATE TABLE IF NOT EXISTS public.batchq_events" in dry.stdout
@@ -43,3 +43,22 @@ def test_a_service_and_a_read_refuse_a_schema_newer_than_their_code(migrated: Cl
         assert result.code == 1, str(result)
         head = MIGRATIONS[-1].version
         assert_one_clear_line(result.stderr, "batchq migrate", f"newer than this batchq knows ({head})")
+
+
+def test_going_down_to_0_destroys_history_only_when_told_to(migrated: Cli, database_url: str) -> None:
+    head = MIGRATIONS[-1].version
+    before = schema_dump(database_url)
+
+    refused = migrated.run("migrate", "--to", "0")
+    dry_run = migrated.ok("migrate", "--to", "0", "--dry-run")
+    after_refusal = schema_dump(database_url)
+    status = migrated.ok("migrate", "status")
+    told = migrated.ok("migrate", "--to", "0", "--yes-destroy-history")
+    again = migrated.ok("migrate", "--to", "0")  # nothing left to destroy: nothing to ask
+
+    assert refused.code == 1, str(refused)
+    assert_one_clear_line(refused.stderr, "refused", "drops the event store", "--yes-destroy-history")
+    assert after_refusal == before and f"at version {head}" in status.stdout
+    assert "down 1" in dry_run.stdout
+    assert "at version 0" in told.stdout and "down 1" in told.stdout
+    assert "at version 0" in again.stdout
