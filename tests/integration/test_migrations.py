@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from domain.submission import BatchDraft, JobDraft, create_batch
+from services.adapters.keyring import KeyRing, Unattached
 from services.adapters.migrations import MIGRATIONS, Migration
 from services.adapters.migrator import (
     ForeignVersionError,
@@ -27,7 +28,6 @@ from services.adapters.migrator import (
     NotMigratedError,
     UnknownVersionError,
 )
-from services.adapters.keyring import KeyRing, Unattached
 from services.adapters.sealing import Sealer
 from services.adapters.sql import PostgresDialect
 from services.adapters.store import BatchqApplication, EventStore, _postgres_env
