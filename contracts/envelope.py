@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -81,7 +81,7 @@ class EventEnvelope(WireModel):
     aggregate_version: int = Field(ge=1)
     occurred_at: AwareDatetime
     tenant: Identifier
-    user_id: Identifier
+    user_id: Identifier | Literal["[erased]"]  # "[erased]": the depositor was erased (QUEUE-022)
     trace_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     batch_id: UUID | None = None
     data: dict[str, Any] = Field(default_factory=dict)

@@ -120,6 +120,7 @@ def test_migrate_creates_the_configured_schema_and_reads_look_in_it(cli: Cli, da
         "batchq_rm_events",
     }
     store = {"batchq_events", "batchq_migrations", "batchq_relay", "batchq_workers", "batchq_api_tokens"}
+    store |= {"batchq_personal_keys", "batchq_secrets"}  # personal data's keys (QUEUE-022)
     assert tables == {"batchq_tenant": store | read_model}, tables  # all of them there, none in public
 
 

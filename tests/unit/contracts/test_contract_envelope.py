@@ -82,3 +82,13 @@ def test_an_envelope_of_another_schema_version_is_refused() -> None:
     with pytest.raises(ContractError) as caught:
         EventEnvelope.from_json(orjson.dumps(body))
     assert caught.value.code is ErrorCode.UNSUPPORTED_SCHEMA_VERSION
+
+
+def test_an_erased_depositor_is_a_valid_envelope_user() -> None:
+    example = {
+        "schema_version": 1, "position": 7, "event_id": "0b6c1a9e-0000-4000-8000-000000000001", "type": "JobFailed",
+        "aggregate_type": "job", "aggregate_id": "0b6c1a9e-0000-4000-8000-000000000002", "aggregate_version": 3,
+        "occurred_at": "2026-11-22T10:00:00.123456Z", "tenant": "acme", "user_id": "[erased]", "trace_id": "t",
+        "batch_id": "0b6c1a9e-0000-4000-8000-000000000003", "data": {"error": {"code": "E", "reason": "[erased]"}},
+    }  # fmt: skip
+    assert EventEnvelope.model_validate(example).user_id == "[erased]"
