@@ -1,4 +1,7 @@
-"""One JSON log line per state change, with job_uuid, batch_id, user_id and trace_id (README, QUEUE-017).
+"""One JSON log line per state change, with job_uuid, batch_id, subject_ref and trace_id (README, QUEUE-017).
+
+The depositor is named by `subject_ref`, the keyed hash of the key table, never by
+`user_id` (QUEUE-022): no log line of any service holds the plain user id.
 
 A batch goes through every kind of job and batch change (submitted, started,
 progressed, completed, failed, retried automatically and by an admin, abandoned,
@@ -43,7 +46,8 @@ def test_every_stored_event_has_exactly_one_log_line_with_its_ids(
 
     lines = [e for name in SERVICES for e in system.log_events(name)]
     [done] = [e for e in lines if e.get("event") == "command_done"]
-    assert (done["user_id"], done["trace_id"], done["batch_id"]) == ("depositor-7", doc["trace_id"], doc["batch_id"])
+    ref = done["subject_ref"]
+    assert (len(ref), done["trace_id"], done["batch_id"]) == (32, doc["trace_id"], doc["batch_id"])
     assert retried.code == 0
 
     cli.wait_for_batch(doc["batch_id"], "FAILED")
@@ -68,9 +72,10 @@ def test_every_stored_event_has_exactly_one_log_line_with_its_ids(
         if len(found) > 1:
             doubled.append(event["type"])
         [line] = found[:1]
-        ids = (line.get("batch_id"), line.get("user_id"), line.get("trace_id"), line.get("position"))
-        if ids != (doc["batch_id"], "depositor-7", doc["trace_id"], event["position"]):
+        ids = (line.get("batch_id"), line.get("subject_ref"), line.get("trace_id"), line.get("position"))
+        if ids != (doc["batch_id"], ref, doc["trace_id"], event["position"]):
             wrong_ids.append((event["type"], ids))
         if event["aggregate_type"] == "job" and line.get("job_uuid") != event["aggregate_id"]:
             wrong_ids.append((event["type"], "job_uuid"))
     assert (missing, doubled, wrong_ids) == ([], [], [])
+    assert [line for line in lines if "depositor-7" in str(line)] == []
