@@ -45,10 +45,11 @@ def test_the_read_model_equals_the_store_and_a_rebuild_from_zero_equals_the_live
     jobs = {str(row["job_uuid"]): row for row in live["batchq_rm_jobs"]}
     for expected in status["jobs"]:
         row = jobs[expected["job_uuid"]]
-        assert (row["status"], row["attempts"], row["error"]) == (
+        error = expected["error"] and {"code": expected["error"]["code"], "stage": expected["error"]["stage"]}
+        assert (row["status"], row["attempts"], row["error"]) == (  # no reason nor traceback: they are personal
             expected["status"],
             expected["attempts"],
-            expected["error"],
+            error,
         ), expected["job_uuid"]
     assert {r["status"] for r in live["batchq_rm_jobs"]} >= {"COMPLETED", "ABANDONED", "SKIPPED", "CANCELLED"}
     [batch] = live["batchq_rm_batches"]
