@@ -159,6 +159,14 @@ class AmqpBus:
             # A RuntimeError to aiormq; to us the broker went away mid-publish, like any
             # AMQPError. Before, it escaped the relay's handling and killed its process.
             raise aiormq.exceptions.ChannelClosed(f"publish on a closed channel: {error}") from error
+        except asyncio.CancelledError as error:
+            # A connection found stuck (no heartbeat: a stalled broker) fails its pending
+            # confirms with CancelledError, though nobody cancelled us. Passed on as it was,
+            # it went through every `except Exception` and ended the relay's process.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled: stop
+            raise aiormq.exceptions.ChannelClosed("connection lost before the broker confirmed") from error
 
     @staticmethod
     async def _restored(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChannel:
