@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.e2e.cli import Cli, count_per_aggregate, summary
 from tests.e2e.mail import reports_for
-from tests.faults.checker import History, check
+from tests.faults.checker import FENCING_CODES, History, check
 from tests.threaded_servers import SmtpServer
 
 
@@ -31,7 +31,9 @@ def settled_and_sound(
     assert len(reports_for(mails, batch_id)) >= 1
     history = check(events, smtp_server.messages)
     history.assert_sound()
-    report(fault, history, emails=len({str(m["Message-ID"]) for m in reports_for(mails, batch_id)}))
+    fenced = [e for e in events if e["type"] == "JobFailed" and e["data"]["error"]["code"] in FENCING_CODES]
+    emails = len({str(m["Message-ID"]) for m in reports_for(mails, batch_id)})
+    report(fault, history, emails=emails, attempts_fenced=len(fenced))
     return history
 
 
