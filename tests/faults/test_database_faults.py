@@ -11,6 +11,12 @@ made), every job completed exactly once, one report email.
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import time
+
+import psycopg
 import pytest
 
 from tests.e2e.cli import Cli, job, submission
@@ -45,3 +51,71 @@ def test_postgresql_restarted_mid_batch(
     after = submission([job(), job()])
     cli.submit(after)
     cli.wait_for_batch(after["batch_id"], "COMPLETED", timeout=30)
+
+
+IDLE_LOCK_HOLDER = """
+SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'ExclusiveLock'
+  AND l.relation = 'batchq_events'::regclass AND a.state = 'idle in transaction'
+"""
+
+
+def idle_lock_holder(database_url: str) -> int | None:
+    """The session idle in a transaction that holds the events table's append lock, if any."""
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(IDLE_LOCK_HOLDER).fetchone()
+    return int(row[0]) if row else None
+
+
+def stop_inside_the_table_lock(processes: Processes, name: str, database_url: str, tries: int = 300) -> int:
+    """SIGSTOP `name` at random instants until it is caught holding the append lock; its session's pid.
+
+    A session seen idle in its transaction twice, 0.3 s apart, is the stopped one: any
+    running writer would have committed meanwhile.
+    """
+    pid = processes.pid(name)
+    for _ in range(tries):
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.05)
+        holder = idle_lock_holder(database_url)
+        if holder is not None:
+            time.sleep(0.3)
+            if idle_lock_holder(database_url) == holder:
+                return holder
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(random.uniform(0.0, 0.03))
+    raise AssertionError(f"{name} was never caught inside the table lock in {tries} tries")
+
+
+def session_alive(database_url: str, pid: int) -> bool:
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        return conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is not None
+
+
+@pytest.mark.batchq_env(BATCHQ_WORKER_CONCURRENCY="8")
+def test_a_writer_stalled_inside_the_table_lock_is_cut_off_and_its_jobs_recovered(
+    migrated: Cli, processes: Processes, cli: Cli, database_url: str, smtp_server: SmtpServer
+) -> None:
+    """A worker stopped mid-append holds the lock every append takes. The server ends its
+    session (the store sets idle_in_transaction_session_timeout, 5 s) sooner than the
+    others' lock_timeout (10 s), so they wait at most that long and carry on."""
+    processes.start_many("dispatcher", "worker-1", "worker-2", "reporter")
+    doc = submission([job("sleep", params={"seconds": 0.05}) for _ in range(600)])
+    cli.submit(doc)
+    processes.wait_for_log("worker-1", "job_completed", count=20, timeout=60)
+
+    session = stop_inside_the_table_lock(processes, "worker-1", database_url)
+    stopped_at = time.monotonic()
+    try:
+        while session_alive(database_url, session):
+            assert time.monotonic() - stopped_at < 15, "the stalled session was not ended by the server"
+            time.sleep(0.2)
+        cut_off_after = time.monotonic() - stopped_at
+        done = processes.count_log("worker-2", "job_completed")
+        processes.wait_for_log("worker-2", "job_completed", count=done + 20, timeout=20)  # others carry on
+    finally:
+        processes.kill("worker-1", signal.SIGCONT)
+
+    settled_and_sound(cli, smtp_server, doc["batch_id"], 600, fault="a worker SIGSTOPped inside the append lock")
+    assert cut_off_after < 10, cut_off_after
+    assert processes.alive("worker-1"), processes.tail("worker-1")
