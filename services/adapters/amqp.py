@@ -3,6 +3,11 @@
 Every publish waits for the broker's confirm with a timeout (aio-pika's publish
 can hang while disconnected). Unroutable messages published `mandatory` come
 back as returns: for events that just means nobody subscribed to that key.
+
+A broker restart (tests/faults/test_broker_faults.py) closes every channel under
+running handlers and pending publishes. Handlers run to their end regardless, a
+publish waits (bounded) for its channel to be restored, and whatever still fails
+is an `AMQPError`, the one kind of broker failure callers handle.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class AmqpBus:
         self.channel: AbstractRobustChannel | None = None
         self.consumers: dict[str, tuple[Any, str]] = {}
         self.exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self.handling: set[asyncio.Future[None]] = set()  # handlers running, shielded from channel closes
 
     async def connect(self) -> None:
         try:
@@ -132,22 +138,46 @@ class AmqpBus:
         """Pipelined on the underlying aiormq channel: a third cheaper per message than
         aio-pika's `Exchange.publish`, and the relay publishes every event."""
         assert self.channel is not None
-        channel = await self.channel.get_underlay_channel()
-        # In slices, each with its own timeout: a 100,000-job dispatch is not one
-        # 30-second deadline, and a stuck broker is still noticed within one.
-        for start in range(0, len(messages), PUBLISH_SLICE):
-            confirms = [
-                channel.basic_publish(
-                    m.body,
-                    exchange=exchange,
-                    routing_key=m.routing_key,
-                    properties=_properties(m, self.principal),
-                    mandatory=mandatory and m.mandatory,
-                )
-                for m in messages[start : start + PUBLISH_SLICE]
-            ]
-            async with asyncio.timeout(PUBLISH_TIMEOUT):
-                await asyncio.gather(*confirms)
+        try:
+            channel = await self._restored(self.channel)
+            # In slices, each with its own timeout: a 100,000-job dispatch is not one
+            # 30-second deadline, and a stuck broker is still noticed within one.
+            for start in range(0, len(messages), PUBLISH_SLICE):
+                confirms = [
+                    channel.basic_publish(
+                        m.body,
+                        exchange=exchange,
+                        routing_key=m.routing_key,
+                        properties=_properties(m, self.principal),
+                        mandatory=mandatory and m.mandatory,
+                    )
+                    for m in messages[start : start + PUBLISH_SLICE]
+                ]
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    await asyncio.gather(*confirms)
+        except aiormq.exceptions.ChannelInvalidStateError as error:
+            # A RuntimeError to aiormq; to us the broker went away mid-publish, like any
+            # AMQPError. Before, it escaped the relay's handling and killed its process.
+            raise aiormq.exceptions.ChannelClosed(f"publish on a closed channel: {error}") from error
+        except asyncio.CancelledError as error:
+            # A connection found stuck (no heartbeat: a stalled broker) fails its pending
+            # confirms with CancelledError, though nobody cancelled us. Passed on as it was,
+            # it went through every `except Exception` and ended the relay's process.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled: stop
+            raise aiormq.exceptions.ChannelClosed("connection lost before the broker confirmed") from error
+
+    @staticmethod
+    async def _restored(channel: AbstractRobustChannel) -> aiormq.abc.AbstractChannel:
+        """The channel's live aiormq channel, once reconnected and restored (bounded).
+
+        `get_underlay_channel` waits for the connection only: just after a reconnect
+        it returns the old, closed channel until the robust channel reopens.
+        """
+        async with asyncio.timeout(PUBLISH_TIMEOUT):
+            await channel.ready()
+        return await channel.get_underlay_channel()
 
     async def reply(self, reply_to: str, correlation_id: str | None, body: bytes) -> None:
         assert self.channel is not None
@@ -165,16 +195,31 @@ class AmqpBus:
         declared = await channel.declare_queue(queue, durable=True, arguments=queue_arguments(queue, self.queue_type))
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
-            delivery = _delivery(queue, incoming)
-            try:
-                verdict = await handler(delivery)
-            except Exception as error:  # a handler bug must not kill the consumer
-                log.exception("handler_crashed", queue=queue)
-                verdict = Verdict.requeue(f"handler crashed: {error!r}")
-            await self._settle(incoming, delivery, verdict)
+            # Shielded: when the broker closes the channel (a restart), aiormq cancels the
+            # callbacks it runs. A handler cut off half-way left effects half-made: a worker
+            # had recorded its claim of a job but never started it, so the job sat in
+            # PROCESSING until the stuck timeout. It now runs to its end; its message,
+            # unacked on the dead channel, comes again and is recognised as a stale copy.
+            task = asyncio.ensure_future(self._handle(queue, handler, incoming))
+            self.handling.add(task)
+            task.add_done_callback(self.handling.discard)
+            await asyncio.shield(task)
 
         tag = await declared.consume(on_message)
         self.consumers[queue] = (declared, tag)
+
+    async def _handle(self, queue: str, handler: Handler, incoming: AbstractIncomingMessage) -> None:
+        delivery = _delivery(queue, incoming)
+        try:
+            verdict = await handler(delivery)
+        except Exception as error:  # a handler bug must not kill the consumer
+            log.exception("handler_crashed", queue=queue)
+            verdict = Verdict.requeue(f"handler crashed: {error!r}")
+        try:
+            await self._settle(incoming, delivery, verdict)
+        except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError) as error:
+            # Its channel is gone: the broker puts the message back, and it comes again.
+            log.warning("delivery_unsettled", queue=queue, outcome=verdict.outcome.value, reason=repr(error)[:200])
 
     async def request(self, exchange: str, message: Message, timeout: float = 30.0) -> bytes:
         """Publish and wait for the reply on a private queue (the CLI's admin commands)."""

@@ -10,6 +10,7 @@ its figures; `History.assert_sound()` is what a test calls.
   attempt that was already fenced off (`JobFailed` WORKER_LOST / JOB_STUCK);
 - illegal transitions, by the job state machine's own table;
 - positions not strictly increasing;
+- torn aggregates: a job's or batch's versions not 1, 2, 3, ... (an append half made, or lost);
 - more than one distinct email per report (same `Message-ID`, other content), or
   a recorded `BatchReported` that sent mail with no email for it.
 """
@@ -52,6 +53,7 @@ class History:
     duplicates: list[str] = field(default_factory=list)
     illegal: list[str] = field(default_factory=list)
     disordered: list[int] = field(default_factory=list)
+    torn: list[str] = field(default_factory=list)
     reports: int = 0
     extra_emails: list[str] = field(default_factory=list)
     missing_emails: list[str] = field(default_factory=list)
@@ -64,6 +66,7 @@ class History:
             "duplicated": len(self.duplicates),
             "illegal": len(self.illegal),
             "disordered": len(self.disordered),
+            "torn": len(self.torn),
             "reports": self.reports,
             "extra_emails": len(self.extra_emails),
             "missing_emails": len(self.missing_emails),
@@ -84,10 +87,20 @@ def check(events: Iterable[Mapping[str, Any]], mails: Iterable[Message] = (), *,
         if event["aggregate_type"] == "job":
             by_job[event["aggregate_id"]].append(event)
     history.jobs = len(by_job)
+    history.torn = _torn(ordered)
     for job_uuid, job_events in by_job.items():
         _check_job(history, job_uuid, job_events, paused)
     _check_mails(history, ordered, list(mails))
     return history
+
+
+def _torn(events: list[Mapping[str, Any]]) -> list[str]:
+    """Jobs and batches whose stored versions do not run 1, 2, 3, ... (where the log carries versions)."""
+    versions: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        if event["aggregate_type"] in ("job", "batch") and "aggregate_version" in event:
+            versions[event["aggregate_id"]].append(int(event["aggregate_version"]))
+    return [aggregate for aggregate, seen in versions.items() if seen != list(range(1, len(seen) + 1))]
 
 
 def _check_job(history: History, job_uuid: str, events: list[Mapping[str, Any]], paused: bool) -> None:

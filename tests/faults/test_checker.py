@@ -66,6 +66,11 @@ def test_a_sound_history_has_no_faults() -> None:
         ([SOUND[1], SOUND[0]], [], "disordered"),
         (SOUND, [mail("<report-1>", "one"), mail("<report-1>", "another")], "extra_emails"),
         (SOUND, [], "missing_emails"),
+        (
+            [{**SOUND[0], "aggregate_version": 1}, {**SOUND[1], "aggregate_version": 3}],
+            [],
+            "torn",
+        ),
     ],
     ids=[
         "left-processing",
@@ -75,6 +80,7 @@ def test_a_sound_history_has_no_faults() -> None:
         "positions",
         "two-emails",
         "no-email",
+        "version-gap",
     ],
 )
 def test_each_fault_is_found(events: list[dict[str, Any]], mails: list[EmailMessage], figure: str) -> None:

@@ -1,0 +1,69 @@
+"""Fixtures of the fault tests: the end-to-end stack, on servers of the test's own.
+
+`private_rabbitmq` and `private_postgres` start a RabbitMQ node and a PostgreSQL
+cluster for one test (`tests/faults/private_servers.py`) and stop them afterwards;
+they replace the session's shared `rabbitmq_server` and `postgres_server` here, so
+`amqp_url`, `database_url`, `service_env` and the end-to-end fixtures (`cli`,
+`processes`, `migrated`, `system`, imported from `tests/e2e/conftest.py`) all point
+at them. A test may then restart, kill or stall them without touching anyone else.
+
+The fault tests are marked `faults` and `e2e` in their modules (`pytestmark`); the
+history checker's own tests in this folder need no server and are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import (  # noqa: F401  (fixtures and hooks, re-exported for this folder)
+    cli,
+    e2e_env,
+    migrated,
+    processes,
+    pytest_configure,
+    pytest_runtest_makereport,
+    system,
+)
+from tests.faults.private_servers import PrivatePostgres, PrivateRabbit, ServerMissingError
+from tests.servers import PostgresServer, RabbitServer
+
+
+@pytest.fixture
+def private_rabbitmq(tmp_path: Path) -> Iterator[PrivateRabbit]:
+    base = tmp_path / "rabbitmq"
+    base.mkdir()
+    try:
+        node = PrivateRabbit(base)
+    except ServerMissingError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    try:
+        cluster = PrivatePostgres()
+    except ServerMissingError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def rabbitmq_server(private_rabbitmq: PrivateRabbit) -> RabbitServer:
+    return private_rabbitmq.server()
+
+
+@pytest.fixture
+def postgres_server(private_postgres: PrivatePostgres) -> PostgresServer:
+    return private_postgres.server()
