@@ -34,6 +34,7 @@ class Dialect(Protocol):
     def key_table(self) -> KeyTable: ...
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]: ...
+    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]: ...
     def relay_position(self, name: str) -> int: ...
     def set_relay_position(self, name: str, position: int) -> None: ...
 
@@ -88,6 +89,14 @@ class PostgresDialect:
         for chunk in _chunks(ids):
             found.extend((r[4], _stored(r, r[0])) for r in self._rows(query, (list(chunk),)))
         return sorted(found, key=lambda pair: pair[0])
+
+    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
+        """(position, aggregate, version, event type) of the events after `after`: no state read."""
+        query = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic FROM {}"
+            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(self.events)
+        return [(r[0], r[1], r[2], r[3].partition(":")[2]) for r in self._rows(query, (after, limit))]
 
     def relay_position(self, name: str) -> int:
         rows = self._rows(sql.SQL("SELECT position FROM {} WHERE name = %s").format(self.relay), (name,))
@@ -149,6 +158,13 @@ class SqliteDialect:
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
         rows = self._select(ids, "originator_id, originator_version, topic, state, rowid")
         return sorted(((r[4], _stored(r, UUID(r[0]))) for r in rows), key=lambda pair: pair[0])
+
+    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
+        query = (
+            f"SELECT rowid, originator_id, originator_version, topic FROM {self.table}"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        return [(r[0], UUID(r[1]), r[2], r[3].partition(":")[2]) for r in self._rows(query, (after, limit))]
 
     def relay_position(self, name: str) -> int:
         rows = self._rows("SELECT position FROM batchq_relay WHERE name = ?", (name,))

@@ -19,8 +19,6 @@ class QueueSpec:
     bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
 
 
-# The dispatcher hears only outcomes: every other job event it records itself.
-DISPATCHER_EVENT_KEYS = ("*.job.JobCompleted", "*.job.JobFailed")
 REPORTER_EVENT_KEYS = ("*.batch.BatchReportingStarted", "*.batch.BatchUpdateReportingRequested")
 WORKER_CONTROL_KEYS = ("*.queue.QueuePaused", "*.queue.QueueResumed", "*.job.JobCancelled")
 
@@ -28,8 +26,12 @@ WORKER_CONTROL_KEYS = ("*.queue.QueuePaused", "*.queue.QueueResumed", "*.job.Job
 # so a missing queue is reported; any other event may go unrouted (auditors bind
 # what they want), and RabbitMQ need not send it back.
 REQUIRED_EVENT_TYPES = frozenset(
-    key.rsplit(".", 1)[1] for key in DISPATCHER_EVENT_KEYS + REPORTER_EVENT_KEYS + WORKER_CONTROL_KEYS
+    key.rsplit(".", 1)[1] for key in REPORTER_EVENT_KEYS + WORKER_CONTROL_KEYS
 )
+# Queues of earlier versions, deleted at start-up: nothing consumes them any more, and a queue
+# still bound would fill for ever. The dispatcher reads outcomes from the store's log now
+# (services/adapters/follower.py), which spared the broker a quorum-queue message per job.
+OBSOLETE_QUEUES = (names.DISPATCHER_EVENTS_QUEUE, names.rejected_queue(names.DISPATCHER_EVENTS_QUEUE))
 
 
 def queues() -> list[QueueSpec]:
@@ -46,7 +48,6 @@ def queues() -> list[QueueSpec]:
                 (names.COMMANDS_UNROUTABLE_EXCHANGE, ""),
             ),
         ),
-        QueueSpec(names.DISPATCHER_EVENTS_QUEUE, tuple((events, key) for key in DISPATCHER_EVENT_KEYS)),
         QueueSpec(names.REPORTER_EVENTS_QUEUE, tuple((events, key) for key in REPORTER_EVENT_KEYS)),
         *(QueueSpec(queue, ((names.JOBS_EXCHANGE, pool.value),)) for pool, queue in names.JOB_QUEUES.items()),
     ]

@@ -27,7 +27,6 @@ DEAD_LETTER_EXCHANGE = "batchq.rejected"
 WORK_QUEUES = (
     "batchq.dispatcher.manifests",
     "batchq.dispatcher.commands",
-    "batchq.dispatcher.events",
     "batchq.reporter.events",
     "batchq.jobs.default",
     "batchq.jobs.canary",
@@ -40,7 +39,7 @@ CONTRACT_BINDINGS = {  # the keys CONTRACT.md fixes; event keys are each service
     ("batchq.jobs", "batchq.jobs.default", "default"),
     ("batchq.jobs", "batchq.jobs.canary", "canary"),
 }
-EVENT_QUEUES = ("batchq.dispatcher.events", "batchq.reporter.events")
+EVENT_QUEUES = ("batchq.reporter.events",)  # the dispatcher follows the store's log instead
 CONTRACT_VARIABLES = ("BATCHQ_DATABASE_URL", "BATCHQ_AMQP_URL", "BATCHQ_SMTP_URL")
 CONTRACT_VARIABLES += ("BATCHQ_MAIL_FROM",)
 TEST_VARIABLES = ("BATCHQ_TEST_DATABASE_URL", "BATCHQ_TEST_AMQP_URL", "BATCHQ_TEST_RABBITMQ_API")
