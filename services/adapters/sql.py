@@ -9,6 +9,7 @@ in schemas: PostgreSQL's tables live in the schema the recorder was given
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -35,6 +36,7 @@ class Dialect(Protocol):
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]: ...
     def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]: ...
+    def exclusively(self, key: int) -> AbstractContextManager[bool]: ...
     def relay_position(self, name: str) -> int: ...
     def set_relay_position(self, name: str, position: int) -> None: ...
 
@@ -89,6 +91,13 @@ class PostgresDialect:
         for chunk in _chunks(ids):
             found.extend((r[4], _stored(r, r[0])) for r in self._rows(query, (list(chunk),)))
         return sorted(found, key=lambda pair: pair[0])
+
+    @contextmanager
+    def exclusively(self, key: int) -> Iterator[bool]:
+        """Whether this process alone holds `key` (a transaction-level advisory lock) while inside."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s) AS taken", (key,))
+            yield bool(cursor.fetchone()["taken"])
 
     def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
         """(position, aggregate, version, event type) of the events after `after`: no state read."""
@@ -158,6 +167,10 @@ class SqliteDialect:
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
         rows = self._select(ids, "originator_id, originator_version, topic, state, rowid")
         return sorted(((r[4], _stored(r, UUID(r[0]))) for r in rows), key=lambda pair: pair[0])
+
+    @contextmanager
+    def exclusively(self, key: int) -> Iterator[bool]:
+        yield True  # the embedded store has one process
 
     def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
         query = (
