@@ -45,7 +45,7 @@ TOPICS = (
 )
 JOB_QUEUE = "batchq.jobs.default"
 STALL_SECONDS = 60  # no new outcome (and no email) for max(this, N/1000) s: the run is stuck, stop waiting
-READY_QUEUES = {"batchq.dispatcher.manifests": 1, "batchq.dispatcher.events": 1, "batchq.reporter.events": 1}
+READY_QUEUES = {"batchq.dispatcher.manifests": 1}
 
 
 def log(text: str) -> None:

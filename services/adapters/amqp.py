@@ -28,7 +28,7 @@ from services.adapters.bus import Delivery, Handler, Message, Outcome, Verdict
 from services.adapters.logging import get_logger
 from services.adapters.settings import principal_of
 from services.adapters.setup_errors import SetupError
-from services.adapters.topology import exchange_arguments, queue_arguments, queues
+from services.adapters.topology import OBSOLETE_QUEUES, exchange_arguments, queue_arguments, queues
 
 log = get_logger("batchq.bus")
 
@@ -120,6 +120,8 @@ class AmqpBus:
                 await queue.bind(exchange, key)
             rejected = await self.channel.declare_queue(names.rejected_queue(spec.name), durable=True)
             await rejected.bind(names.REJECTED_EXCHANGE, names.rejected_queue(spec.name))
+        for obsolete in OBSOLETE_QUEUES:
+            await self.channel.queue_delete(obsolete)  # idempotent: RabbitMQ deletes a missing queue quietly
 
     def _message(self, message: Message) -> aio_pika.Message:
         return aio_pika.Message(

@@ -9,6 +9,7 @@ in schemas: PostgreSQL's tables live in the schema the recorder was given
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -34,6 +35,8 @@ class Dialect(Protocol):
     def key_table(self) -> KeyTable: ...
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]: ...
+    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]: ...
+    def exclusively(self, key: int) -> AbstractContextManager[bool]: ...
     def relay_position(self, name: str) -> int: ...
     def set_relay_position(self, name: str, position: int) -> None: ...
 
@@ -88,6 +91,21 @@ class PostgresDialect:
         for chunk in _chunks(ids):
             found.extend((r[4], _stored(r, r[0])) for r in self._rows(query, (list(chunk),)))
         return sorted(found, key=lambda pair: pair[0])
+
+    @contextmanager
+    def exclusively(self, key: int) -> Iterator[bool]:
+        """Whether this process alone holds `key` (a transaction-level advisory lock) while inside."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s) AS taken", (key,))
+            yield bool(cursor.fetchone()["taken"])
+
+    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
+        """(position, aggregate, version, event type) of the events after `after`: no state read."""
+        query = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic FROM {}"
+            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(self.events)
+        return [(r[0], r[1], r[2], r[3].partition(":")[2]) for r in self._rows(query, (after, limit))]
 
     def relay_position(self, name: str) -> int:
         rows = self._rows(sql.SQL("SELECT position FROM {} WHERE name = %s").format(self.relay), (name,))
@@ -149,6 +167,17 @@ class SqliteDialect:
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
         rows = self._select(ids, "originator_id, originator_version, topic, state, rowid")
         return sorted(((r[4], _stored(r, UUID(r[0]))) for r in rows), key=lambda pair: pair[0])
+
+    @contextmanager
+    def exclusively(self, key: int) -> Iterator[bool]:
+        yield True  # the embedded store has one process
+
+    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
+        query = (
+            f"SELECT rowid, originator_id, originator_version, topic FROM {self.table}"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        return [(r[0], UUID(r[1]), r[2], r[3].partition(":")[2]) for r in self._rows(query, (after, limit))]
 
     def relay_position(self, name: str) -> int:
         rows = self._rows("SELECT position FROM batchq_relay WHERE name = ?", (name,))

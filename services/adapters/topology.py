@@ -19,21 +19,26 @@ class QueueSpec:
     bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
 
 
-# The dispatcher hears only outcomes: every other job event it records itself.
-DISPATCHER_EVENT_KEYS = ("*.job.JobCompleted", "*.job.JobFailed")
-REPORTER_EVENT_KEYS = ("*.batch.BatchReportingStarted", "*.batch.BatchUpdateReportingRequested")
 WORKER_CONTROL_KEYS = ("*.queue.QueuePaused", "*.queue.QueueResumed", "*.job.JobCancelled")
 
 # The events batchq's own services must hear: the relay publishes these `mandatory`,
 # so a missing queue is reported; any other event may go unrouted (auditors bind
 # what they want), and RabbitMQ need not send it back.
 REQUIRED_EVENT_TYPES = frozenset(
-    key.rsplit(".", 1)[1] for key in DISPATCHER_EVENT_KEYS + REPORTER_EVENT_KEYS + WORKER_CONTROL_KEYS
+    key.rsplit(".", 1)[1] for key in WORKER_CONTROL_KEYS
+)
+# Queues of earlier versions, deleted at start-up: nothing consumes them any more, and a queue
+# still bound would fill for ever. The dispatcher and the reporter read the store's log now
+# (services/adapters/follower.py): a quorum-queue message per job spared, and no report
+# waits for the relay.
+OBSOLETE_QUEUES = tuple(
+    queue
+    for event_queue in (names.DISPATCHER_EVENTS_QUEUE, names.REPORTER_EVENTS_QUEUE)
+    for queue in (event_queue, names.rejected_queue(event_queue))
 )
 
 
 def queues() -> list[QueueSpec]:
-    events = names.EVENTS_EXCHANGE
     return [
         QueueSpec(
             names.DISPATCHER_MANIFESTS_QUEUE,
@@ -46,8 +51,6 @@ def queues() -> list[QueueSpec]:
                 (names.COMMANDS_UNROUTABLE_EXCHANGE, ""),
             ),
         ),
-        QueueSpec(names.DISPATCHER_EVENTS_QUEUE, tuple((events, key) for key in DISPATCHER_EVENT_KEYS)),
-        QueueSpec(names.REPORTER_EVENTS_QUEUE, tuple((events, key) for key in REPORTER_EVENT_KEYS)),
         *(QueueSpec(queue, ((names.JOBS_EXCHANGE, pool.value),)) for pool, queue in names.JOB_QUEUES.items()),
     ]
 

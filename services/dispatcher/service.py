@@ -27,9 +27,8 @@ from domain.access import Action
 from domain.errors import DomainError
 from domain.retry import BackoffPolicy
 from domain.submission import BatchDraft, JobDraft
-from services.adapters.authentic import relay_principal, unless_from_relay
-from services.adapters.batching import Batcher
 from services.adapters.bus import Bus, Delivery, Message, Verdict
+from services.adapters.follower import LogFollower
 from services.adapters.lifecycle import Service
 from services.adapters.locks import Locks
 from services.adapters.logging import get_logger
@@ -47,6 +46,8 @@ from services.dispatcher.view import DispatchView
 log = get_logger("batchq.dispatcher")
 
 STOP_SECONDS = 10.0
+# The dispatcher hears only outcomes, from the store's log: every other job event it records itself.
+OUTCOME_TYPES = ("JobCompleted", "JobFailed")
 R = TypeVar("R")
 
 
@@ -96,7 +97,6 @@ class DispatcherService:
         self.bus = bus
         self.locks = locks
         self.fetchable = AllowedNetworks.parse(settings.manifest_allowed_networks)
-        self.relay_principal = relay_principal(settings)
         self.limits = Limits(
             max_jobs=settings.max_jobs,
             max_manifest_bytes=settings.max_manifest_bytes,
@@ -112,7 +112,7 @@ class DispatcherService:
         self.succession: asyncio.Task[None] | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.wakeups: set[asyncio.Task[None]] = set()
-        self.outcomes: Batcher[EventHeading, None] = Batcher(self._outcomes, max_size=200, linger=0.005)
+        self.follower = LogFollower(store, OUTCOME_TYPES, self._heard)
 
     async def _call(self, func: Callable[..., R], *args: Any) -> R:
         return await asyncio.get_running_loop().run_in_executor(self.thread, func, *args)
@@ -125,26 +125,28 @@ class DispatcherService:
         log.info("dispatcher_started")
 
     async def _begin_leading(self) -> None:
-        """Rebuild the view from the store, then relay, scan and consume: the leader's work."""
-        await self._carry_out(await self._call(self._rebuild_view))
+        """Rebuild the view from the store, then relay, follow the log, scan and consume: the leader's work."""
+        effects, position = await self._call(self._rebuild_view)
+        await self._carry_out(effects)
         await self.relay.start()
         sweep = RetentionSweep(self.settings, self._expire, utcnow)
-        self.tasks = [asyncio.create_task(t) for t in (self._scan_forever(self.leading), sweep.forever(self.leading))]
+        follow = self.follower.run(position, self.leading)
+        work = (follow, self._scan_forever(self.leading), sweep.forever(self.leading))
+        self.tasks = [asyncio.create_task(t) for t in work]
         self.leading.set()
-        await self.bus.consume(names.DISPATCHER_EVENTS_QUEUE, self.on_event, prefetch=400)
         await self.bus.consume(names.DISPATCHER_MANIFESTS_QUEUE, self.on_manifest, prefetch=2)
         await self.bus.consume(names.DISPATCHER_COMMANDS_QUEUE, self.on_command, prefetch=8)
 
-    def _rebuild_view(self) -> Effects:
+    def _rebuild_view(self) -> tuple[Effects, int]:
+        """The view as the store has it, and the position to follow the log from (taken first: nothing is missed)."""
+        position = self.store.max_position()
         self.app.view = DispatchView()  # on the dispatcher's thread, like every use of the view
-        return self.app.rebuild()
+        return self.app.rebuild(), position
 
     async def _end_leading(self) -> None:
-        for queue in (names.DISPATCHER_MANIFESTS_QUEUE, names.DISPATCHER_COMMANDS_QUEUE, names.DISPATCHER_EVENTS_QUEUE):
+        for queue in (names.DISPATCHER_MANIFESTS_QUEUE, names.DISPATCHER_COMMANDS_QUEUE):
             with contextlib.suppress(Exception):  # a consumer on a dropped channel is gone already
                 await self.bus.stop_consuming(queue)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.outcomes.drain(), timeout=STOP_SECONDS)
         await self.relay.stop()
         self.leading.clear()
         for task in self.tasks:
@@ -244,20 +246,10 @@ class DispatcherService:
         """Too big to copy again for a dead letter of our own: the broker dead-letters it."""
         return len(delivery.body) > self.limits.max_message_bytes
 
-    async def on_event(self, delivery: Delivery) -> Verdict:
-        if forged := unless_from_relay(delivery, self.relay_principal):
-            return forged
-        try:
-            heard = EventHeading.from_json(delivery.body)
-        except ContractError as error:
-            return Verdict.reject(f"{error.code}: {error.reason}")
-        await self.outcomes.submit(heard)
-        return Verdict.ack()
-
-    async def _outcomes(self, heard: list[EventHeading]) -> list[None]:
+    async def _heard(self, heard: list[EventHeading]) -> None:
+        """Outcomes the workers recorded, as the log follower reads them."""
         effects = await self._call(self.app.jobs_changed, heard)
         await self._carry_out(effects)
-        return [None] * len(heard)
 
     # -- effects -----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ the batch already concluded and sends nothing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
@@ -27,6 +28,16 @@ WITHHELD_ERASED = "the depositor's personal data was erased: there is no one to 
 BATCH_TOPICS = ("batchq:BatchReportingStarted", "batchq:BatchUpdateReportingRequested")
 
 
+class ReportInProgressError(Exception):
+    """Another reporter is reporting this batch right now."""
+
+
+def report_lock_key(batch_id: UUID) -> int:
+    """A signed 64-bit advisory lock key per batch, apart from the workers' per-job keys."""
+    digest = hashlib.blake2b(b"report:" + batch_id.bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def report_plan(batch: Batch, jobs: dict[str, Job]) -> ReportPlan:
     """The report owed now, from the jobs as they stand: the reporter's and `batchq report preview`'s one plan."""
     states = {job_uuid: job.status.value for job_uuid, job in jobs.items()}
@@ -41,7 +52,17 @@ class Reporter:
         self.clock = clock
 
     def report(self, batch_id: UUID) -> BatchStatus | None:
-        """Report the batch if it awaits a report; return its final status, or None if nothing was owed."""
+        """Report the batch if it awaits a report; return its final status, or None if nothing was owed.
+
+        One reporter at a time per batch (an advisory lock): two reporters hearing the same
+        trigger must not both send. The other one raises `ReportInProgressError`, to try again.
+        """
+        with self.store.dialect.exclusively(report_lock_key(batch_id)) as mine:
+            if not mine:
+                raise ReportInProgressError(batch_id)
+            return self._report(batch_id)
+
+    def _report(self, batch_id: UUID) -> BatchStatus | None:
         for _ in range(3):
             batch: Batch = self.store.get(batch_id, "batch")
             if batch.status not in REPORTING_STATES:

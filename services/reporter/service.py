@@ -1,4 +1,9 @@
-"""The reporter process: hears that a batch awaits a report, and sends it."""
+"""The reporter process: hears that a batch awaits a report, and sends it.
+
+It hears it by following the store's log (services/adapters/follower.py), not
+through the relay: a report then waits only for the last job's outcome to be
+recorded, never for the relay to catch up on every event before it.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,13 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from contracts import names
 from contracts.envelope import EventHeading
-from contracts.errors import ContractError
-from services.adapters.authentic import relay_principal, unless_from_relay
-from services.adapters.bus import Bus, Delivery, Verdict
+from services.adapters.bus import Bus
+from services.adapters.follower import LogFollower
 from services.adapters.logging import get_logger
 from services.adapters.settings import Settings
 from services.adapters.store import EventStore
-from services.reporter.application import Reporter
+from services.reporter.application import Reporter, ReportInProgressError
 from services.reporter.mailer import Mailer
 
 log = get_logger("batchq.reporter")
@@ -26,33 +29,37 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+TRIGGERS = ("BatchReportingStarted", "BatchUpdateReportingRequested")
+
+
 class ReporterService:
     def __init__(self, settings: Settings, store: EventStore, bus: Bus, mailer: Mailer) -> None:
-        self.bus = bus
-        self.relay_principal = relay_principal(settings)
+        self.store = store
+        self.bus = bus  # declares the topology; the reporter itself consumes nothing from it
         self.app = Reporter(store, mailer, settings.mail_from, utcnow)
+        self.follower = LogFollower(store, TRIGGERS, self._heard)
+        self.following = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.bus.connect()
+        position = await asyncio.to_thread(self.store.max_position)  # before looking back: nothing missed
         for batch_id in await asyncio.to_thread(self.app.owed):
             await self._report_until_sent(batch_id)
-        await self.bus.consume(names.REPORTER_EVENTS_QUEUE, self.on_event, prefetch=4)
+        self.following.set()
+        self.task = asyncio.create_task(self.follower.run(position, self.following))
         log.info("reporter_started")
 
     async def stop(self) -> None:
-        await self.bus.stop_consuming(names.REPORTER_EVENTS_QUEUE)
+        self.following.clear()
+        if self.task is not None:
+            await self.task
         await self.bus.close()
         log.info("reporter_stopped")
 
-    async def on_event(self, delivery: Delivery) -> Verdict:
-        if forged := unless_from_relay(delivery, self.relay_principal):
-            return forged
-        try:
-            batch_id = EventHeading.from_json(delivery.body).aggregate_id
-        except ContractError as error:
-            return Verdict.reject(f"{error.code}: {error.reason}")
-        await self._report_until_sent(batch_id)
-        return Verdict.ack()
+    async def _heard(self, triggers: list[EventHeading]) -> None:
+        for trigger in triggers:
+            await self._report_until_sent(trigger.aggregate_id)
 
     async def _report_until_sent(self, batch_id: uuid.UUID) -> None:
         """Hold the trigger while the mail server is away, rather than requeue it.
@@ -65,6 +72,8 @@ class ReporterService:
             try:
                 await asyncio.to_thread(self.app.report, batch_id)
                 return
+            except ReportInProgressError:  # another reporter has it: done when it saves, or ours if it dies
+                await asyncio.sleep(delay)
             except OSError as error:
                 log.warning("mail_not_sent", batch_id=str(batch_id), reason=str(error), retry_in=delay)
                 await asyncio.sleep(delay)

@@ -27,8 +27,6 @@ DEAD_LETTER_EXCHANGE = "batchq.rejected"
 WORK_QUEUES = (
     "batchq.dispatcher.manifests",
     "batchq.dispatcher.commands",
-    "batchq.dispatcher.events",
-    "batchq.reporter.events",
     "batchq.jobs.default",
     "batchq.jobs.canary",
 )
@@ -40,7 +38,9 @@ CONTRACT_BINDINGS = {  # the keys CONTRACT.md fixes; event keys are each service
     ("batchq.jobs", "batchq.jobs.default", "default"),
     ("batchq.jobs", "batchq.jobs.canary", "canary"),
 }
-EVENT_QUEUES = ("batchq.dispatcher.events", "batchq.reporter.events")
+# Gone: the dispatcher and the reporter follow the store's log; a leftover queue bound to
+# batchq.events would fill for ever.
+OBSOLETE_QUEUES = ("batchq.dispatcher.events", "batchq.reporter.events")
 CONTRACT_VARIABLES = ("BATCHQ_DATABASE_URL", "BATCHQ_AMQP_URL", "BATCHQ_SMTP_URL")
 CONTRACT_VARIABLES += ("BATCHQ_MAIL_FROM",)
 TEST_VARIABLES = ("BATCHQ_TEST_DATABASE_URL", "BATCHQ_TEST_AMQP_URL", "BATCHQ_TEST_RABBITMQ_API")
@@ -80,9 +80,7 @@ def topology_problems(definitions: dict[str, Any]) -> list[str]:
         if not name.endswith(".rejected"):
             problems += dead_letter_problems(queue, queues, bindings)
     problems += [f"binding {binding} missing" for binding in sorted(CONTRACT_BINDINGS - bindings)]
-    for queue_name in EVENT_QUEUES:
-        if not any(source == "batchq.events" and to == queue_name for source, to, _ in bindings):
-            problems.append(f"queue {queue_name} is not bound to batchq.events")
+    problems += [f"obsolete queue {name} still defined" for name in OBSOLETE_QUEUES if name in queues]
     for source, destination, key in bindings:
         if source not in exchanges or destination not in queues:
             problems.append(f"binding {source} -> {destination} ({key}) names an unknown end")

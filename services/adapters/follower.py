@@ -1,0 +1,71 @@
+"""Following the store's log by position, for a service that needs to know what others recorded.
+
+The dispatcher must hear each job's outcome, which the workers record. Hearing
+it through RabbitMQ cost a quorum-queue message per job (the relay's publish
+routed into the dispatcher's queue, then delivered, parsed and acked); reading
+it from the store costs one indexed query per page of events. The follower
+reads only the headings (position, aggregate, version, type): never the events'
+state, so it needs no decoding and no key. It follows every position in order,
+so nothing is skipped, and it starts where the caller's view of the store was
+taken: whatever was recorded since is heard, some of it perhaps twice, which
+the dispatcher's reactions already allow (the broker delivered at least once too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
+
+from contracts.envelope import EventHeading
+from services.adapters.logging import get_logger
+from services.adapters.store import EventStore
+
+log = get_logger("batchq.follower")
+
+PAGE = 5000
+IDLE_WAIT_MIN = 0.002
+IDLE_WAIT_MAX = 0.05  # the most an outcome waits to be heard once the log has gone quiet
+RETRY_SECONDS = 1.0
+
+Handle = Callable[[list[EventHeading]], Awaitable[None]]
+
+
+class LogFollower:
+    def __init__(self, store: EventStore, types: Collection[str], handle: Handle, *, page: int = PAGE) -> None:
+        self.store = store
+        self.types = frozenset(types)
+        self.handle = handle
+        self.page = page
+        self.position = 0
+
+    async def run(self, after: int, following: asyncio.Event) -> None:
+        """Hand each page of matching headings to `handle`, in position order, while `following` is set."""
+        self.position = after
+        idle = IDLE_WAIT_MIN
+        while following.is_set():
+            try:
+                scanned, found = await asyncio.to_thread(self._read)
+            except (OSError, psycopg.Error, PersistenceError) as error:
+                log.warning("follower_interrupted", position=self.position, reason=repr(error)[:300])
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if found:
+                await self.handle(found)
+            if scanned:
+                self.position, idle = scanned, IDLE_WAIT_MIN
+                continue
+            await asyncio.sleep(idle)
+            idle = min(IDLE_WAIT_MAX, idle * 2)
+
+    def _read(self) -> tuple[int, list[EventHeading]]:
+        """(the last position read, or 0 if none; the headings of the wanted types among them)."""
+        rows = self.store.dialect.select_headings(self.position, self.page)
+        found = [
+            EventHeading(type=kind, aggregate_id=aggregate_id, aggregate_version=version, position=position)
+            for position, aggregate_id, version, kind in rows
+            if kind in self.types
+        ]
+        return (rows[-1][0] if rows else 0), found

@@ -1,0 +1,63 @@
+"""The dispatcher hears outcomes by following the store's log: every one, in position order, from where it starts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from contracts.envelope import EventHeading
+from domain.submission import JobDraft
+from services.adapters.follower import LogFollower
+from tests.unit.domain.builders import draft, job_id
+from tests.unit.services.embedded import HANDLER_ERROR, Engine
+
+
+def follow(engine: Engine, after: int, types: tuple[str, ...], until: int) -> list[EventHeading]:
+    """The headings the follower hands over, from `after`, until it has read up to position `until`."""
+    heard: list[EventHeading] = []
+
+    async def scenario() -> None:
+        following = asyncio.Event()
+        following.set()
+
+        async def handle(page: list[EventHeading]) -> None:
+            heard.extend(page)
+
+        follower = LogFollower(engine.store, types, handle, page=3)  # small pages: several reads
+        task = asyncio.create_task(follower.run(after, following))
+        while follower.position < until:
+            await asyncio.sleep(0.01)
+        following.clear()
+        await task
+
+    asyncio.run(scenario())
+    return heard
+
+
+def test_the_follower_hands_over_each_outcome_in_order_and_nothing_else(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.submit(draft([JobDraft(job_uuid=job_id(n)) for n in (1, 2, 3)]))
+    start = engine.store.max_position()
+    engine.run(job_id(2))
+    engine.run(job_id(1), error=HANDLER_ERROR)
+    engine.run(job_id(3))
+
+    heard = follow(engine, start, ("JobCompleted", "JobFailed"), engine.store.max_position())
+
+    assert [(h.type, h.aggregate_id) for h in heard] == [
+        ("JobCompleted", job_id(2)), ("JobFailed", job_id(1)), ("JobCompleted", job_id(3)),
+    ]  # fmt: skip
+    assert [h.position for h in heard] == sorted(h.position for h in heard)
+    assert all(h.aggregate_version == 3 for h in heard)
+
+
+def test_the_follower_starts_after_the_position_it_is_given(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.submit(draft([JobDraft(job_uuid=job_id(n)) for n in (1, 2)]))
+    engine.run(job_id(1))
+    start = engine.store.max_position()
+    engine.run(job_id(2))
+
+    heard = follow(engine, start, ("JobCompleted",), engine.store.max_position())
+
+    assert [h.aggregate_id for h in heard] == [job_id(2)]
