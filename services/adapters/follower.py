@@ -9,6 +9,8 @@ state, so it needs no decoding and no key. It follows every position in order,
 so nothing is skipped, and it starts where the caller's view of the store was
 taken: whatever was recorded since is heard, some of it perhaps twice, which
 the dispatcher's reactions already allow (the broker delivered at least once too).
+A page whose handling fails (the broker away while dispatching) is handled again
+until it succeeds: the follower never moves past an outcome it did not act on.
 """
 
 from __future__ import annotations
@@ -53,7 +55,12 @@ class LogFollower:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             if found:
-                await self.handle(found)
+                try:
+                    await self.handle(found)
+                except Exception:  # e.g. a publish lost with the broker: the same page again, later
+                    log.exception("follower_handler_failed", position=self.position, retry_in=RETRY_SECONDS)
+                    await asyncio.sleep(RETRY_SECONDS)
+                    continue
             if scanned:
                 self.position, idle = scanned, IDLE_WAIT_MIN
                 continue

@@ -1,8 +1,9 @@
 """What a fault test asks of the broker once the fault is over: consumers back, publishing answered.
 
-`SERVICE_QUEUES` are the queues a running dispatcher, worker and reporter each
-consume from; after a broker restart each must have its consumer again, or the
-service is alive but deaf, which no log line would show.
+`SERVICE_QUEUES` are the queues a running dispatcher and worker consume from (the
+reporter and the dispatcher's outcomes follow the store's log, not a queue); after a
+broker restart each must have its consumer again, or the service is alive but deaf,
+which no log line would show.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from tests.e2e.cli import Cli, job, submission
 from tests.faults.private_servers import PrivateRabbit
 
 SERVICE_QUEUES = (
-    "batchq.dispatcher.events",
     "batchq.dispatcher.manifests",
     "batchq.dispatcher.commands",
-    "batchq.reporter.events",
     "batchq.jobs.default",
 )
 

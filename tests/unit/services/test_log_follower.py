@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from contracts.envelope import EventHeading
 from domain.submission import JobDraft
 from services.adapters.follower import LogFollower
@@ -61,3 +63,32 @@ def test_the_follower_starts_after_the_position_it_is_given(tmp_path: Path) -> N
     heard = follow(engine, start, ("JobCompleted",), engine.store.max_position())
 
     assert [h.aggregate_id for h in heard] == [job_id(2)]
+
+
+def test_a_page_whose_handling_fails_is_handed_over_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = Engine(tmp_path)
+    engine.submit(draft([JobDraft(job_uuid=job_id(1))]))
+    start = engine.store.max_position()
+    engine.run(job_id(1))
+    monkeypatch.setattr("services.adapters.follower.RETRY_SECONDS", 0.01)
+    calls: list[list[EventHeading]] = []
+
+    async def scenario() -> None:
+        following = asyncio.Event()
+        following.set()
+
+        async def handle(page: list[EventHeading]) -> None:
+            calls.append(page)
+            if len(calls) == 1:
+                raise ConnectionError("the broker went away")
+
+        follower = LogFollower(engine.store, ("JobCompleted",), handle)
+        task = asyncio.create_task(follower.run(start, following))
+        while len(calls) < 2:
+            await asyncio.sleep(0.01)
+        following.clear()
+        await task
+
+    asyncio.run(scenario())
+
+    assert calls[0] == calls[1] and [h.aggregate_id for h in calls[1]] == [job_id(1)]
