@@ -61,18 +61,17 @@ class LogFollower:
                     log.exception("follower_handler_failed", position=self.position, retry_in=RETRY_SECONDS)
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
-            if scanned:
+            if scanned > self.position:
                 self.position, idle = scanned, IDLE_WAIT_MIN
                 continue
             await asyncio.sleep(idle)
             idle = min(IDLE_WAIT_MAX, idle * 2)
 
     def _read(self) -> tuple[int, list[EventHeading]]:
-        """(the last position read, or 0 if none; the headings of the wanted types among them)."""
-        rows = self.store.dialect.select_headings(self.position, self.page)
+        """(the position read up to; the headings of the wanted types up to there)."""
+        scanned, rows = self.store.dialect.select_headings(self.position, self.page, self.types)
         found = [
             EventHeading(type=kind, aggregate_id=aggregate_id, aggregate_version=version, position=position)
             for position, aggregate_id, version, kind in rows
-            if kind in self.types
         ]
-        return (rows[-1][0] if rows else 0), found
+        return scanned, found

@@ -8,7 +8,7 @@ in schemas: PostgreSQL's tables live in the schema the recorder was given
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 from uuid import UUID
@@ -35,7 +35,9 @@ class Dialect(Protocol):
     def key_table(self) -> KeyTable: ...
     def select_events(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def select_history(self, ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]: ...
-    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]: ...
+    def select_headings(
+        self, after: int, limit: int, types: Collection[str]
+    ) -> tuple[int, list[tuple[int, UUID, int, str]]]: ...
     def exclusively(self, key: int) -> AbstractContextManager[bool]: ...
     def relay_position(self, name: str) -> int: ...
     def set_relay_position(self, name: str, position: int) -> None: ...
@@ -99,13 +101,23 @@ class PostgresDialect:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s) AS taken", (key,))
             yield bool(cursor.fetchone()["taken"])
 
-    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
-        """(position, aggregate, version, event type) of the events after `after`: no state read."""
+    def select_headings(
+        self, after: int, limit: int, types: Collection[str]
+    ) -> tuple[int, list[tuple[int, UUID, int, str]]]:
+        """The position read up to (at most `limit` past `after`), and the (position, aggregate,
+        version, event type) of the events of `types` in that window: no state read, filtered by the
+        server. Appends are serialised (the library's table lock), so every position up to the
+        committed maximum is final: the window never skips an event committed later."""
+        [(end,)] = self._rows(sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(self.events))
+        end = min(int(end), after + limit)
+        if end <= after:
+            return after, []
         query = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic FROM {}"
-            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            " WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) ORDER BY notification_id"
         ).format(self.events)
-        return [(r[0], r[1], r[2], r[3].partition(":")[2]) for r in self._rows(query, (after, limit))]
+        topics = [f"batchq:{t}" for t in types]
+        return end, [(r[0], r[1], r[2], r[3].partition(":")[2]) for r in self._rows(query, (after, end, topics))]
 
     def relay_position(self, name: str) -> int:
         rows = self._rows(sql.SQL("SELECT position FROM {} WHERE name = %s").format(self.relay), (name,))
@@ -172,12 +184,16 @@ class SqliteDialect:
     def exclusively(self, key: int) -> Iterator[bool]:
         yield True  # the embedded store has one process
 
-    def select_headings(self, after: int, limit: int) -> list[tuple[int, UUID, int, str]]:
+    def select_headings(
+        self, after: int, limit: int, types: Collection[str]
+    ) -> tuple[int, list[tuple[int, UUID, int, str]]]:
         query = (
             f"SELECT rowid, originator_id, originator_version, topic FROM {self.table}"
             " WHERE rowid > ? ORDER BY rowid LIMIT ?"
         )
-        return [(r[0], UUID(r[1]), r[2], r[3].partition(":")[2]) for r in self._rows(query, (after, limit))]
+        rows = self._rows(query, (after, limit))
+        found = [(r[0], UUID(r[1]), r[2], r[3].partition(":")[2]) for r in rows]
+        return (rows[-1][0] if rows else after), [f for f in found if f[3] in types]
 
     def relay_position(self, name: str) -> int:
         rows = self._rows("SELECT position FROM batchq_relay WHERE name = ?", (name,))
