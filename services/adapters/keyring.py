@@ -142,10 +142,14 @@ class KeyRing:
     def shred(self, ref: str, scope: UUID | None = None) -> int:
         """Destroy the subject's keys (all, or one batch's): how many there were."""
         destroyed = self.table.shred(ref, scope, self.clock())
+        self.forget(ref, scope)
+        return destroyed
+
+    def forget(self, ref: str, scope: UUID | None = None) -> None:
+        """Drop what this process cached of a subject (all, or one batch's): read afresh next time."""
         with self._lock:
             for cached in [k for k in self._cache if k[0] == ref and (scope is None or k[1] == scope)]:
                 del self._cache[cached]
-        return destroyed
 
     def _cached(self, ref: str, scope: UUID) -> Entry | None:
         with self._lock:

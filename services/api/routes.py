@@ -189,7 +189,10 @@ async def erase_depositor(
         erase = EraseDepositor(tenant=tenant, user_id=user_id, reason=reason)
     except ValidationError as error:
         raise ApiError(400, "INVALID_MESSAGE", str(error.errors()[0]["msg"])) from None
-    return await command(request, principal, erase)
+    answer = await command(request, principal, erase)
+    if answer.status_code == 200:  # this process reads "[erased]" at once, not once its cache expires
+        api_of(request).store.keys.forget(api_of(request).store.keys.subject_ref(tenant, user_id))
+    return answer
 
 
 @router.post("/queue/resume", summary="resume_queue")

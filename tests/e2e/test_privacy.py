@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.api import start_api
 from tests.e2e.cli import Cli, job, submission
 from tests.e2e.mail import reports_for
 from tests.e2e.processes import Processes
@@ -132,3 +133,20 @@ def test_the_retention_sweep_erases_exactly_the_batches_past_their_retention(
     assert [cli.status(b["batch_id"])["user_id"] for b in (long, none)] == [depositor.user_id] * 2
     everything = cli.events()
     assert {e["batch_id"] for e in everything if e["type"] == "BatchPersonalDataExpired"} == {short["batch_id"]}
+
+
+def test_the_api_erases_a_depositor_for_an_operator(
+    system: Processes, cli: Cli, smtp_server: SmtpServer
+) -> None:
+    api = start_api(system, cli)
+    depositor = Depositor("api")
+    doc = depositor.failing_batch()
+    cli.submit(doc)
+    cli.wait_for_batch(doc["batch_id"], "FAILED")
+    erased = api.post(f"/api/v1/depositors/acme/{depositor.user_id}/erase", {"reason": "GDPR request"})
+    shown = api.get(f"/api/v1/batches/{doc['batch_id']}").json()
+
+    assert erased.status_code == 200 and erased.json()["result"]["keys_destroyed"] == 1
+    assert shown["user_id"] == ERASED and shown["jobs"][0]["error"]["reason"] == ERASED
+    listed = api.get("/api/v1/batches").json()
+    assert [b["user_id"] for b in listed["batches"] if b["batch_id"] == doc["batch_id"]] in ([ERASED], [])

@@ -17,7 +17,8 @@ import orjson
 import pytest
 
 import domain.registry  # noqa: F401  (registers every event class)
-from contracts.commands import EraseDepositor
+from contracts.commands import EraseDepositor, GrantRole
+from domain.access import ForbiddenError, Role
 from domain.base import EVENT_CLASSES
 from domain.job import JobError
 from domain.personal import CLASSIFIED, ERASED, data_subject
@@ -150,3 +151,12 @@ def test_only_the_erased_depositor_is_affected(engine: Engine) -> None:
 
     assert engine.job(job_id(9)).params == {"mine": "kept"}
     assert engine.store.get(UUID(int=99)).user_id == "someone-else"
+
+
+def test_only_an_operator_may_erase(engine: Engine) -> None:
+    submitted_with_personal_data(engine)
+    COMMAND_HANDLERS[GrantRole](engine.app, GrantRole(principal="bob", role=Role.ADMIN, tenant=TENANT), OPERATOR)
+
+    with pytest.raises(ForbiddenError, match="bob"):
+        COMMAND_HANDLERS[EraseDepositor](engine.app, EraseDepositor(tenant=TENANT, user_id=USER_ID), "bob")
+    assert engine.store.get(BATCH_ID).user_id == USER_ID
