@@ -39,6 +39,7 @@ class Dialect(Protocol):
         self, after: int, limit: int, types: Collection[str]
     ) -> tuple[int, list[tuple[int, UUID, int, str]]]: ...
     def exclusively(self, key: int) -> AbstractContextManager[bool]: ...
+    def last_event_types(self, ids: Sequence[UUID]) -> dict[UUID, str]: ...
     def relay_position(self, name: str) -> int: ...
     def set_relay_position(self, name: str, position: int) -> None: ...
 
@@ -93,6 +94,17 @@ class PostgresDialect:
         for chunk in _chunks(ids):
             found.extend((r[4], _stored(r, r[0])) for r in self._rows(query, (list(chunk),)))
         return sorted(found, key=lambda pair: pair[0])
+
+    def last_event_types(self, ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The type of each aggregate's last event, from the primary key's index: no state read."""
+        query = sql.SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, topic FROM {}"
+            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+        ).format(self.events)
+        found: dict[UUID, str] = {}
+        for chunk in _chunks(ids):
+            found.update((r[0], r[1].partition(":")[2]) for r in self._rows(query, (list(chunk),)))
+        return found
 
     @contextmanager
     def exclusively(self, key: int) -> Iterator[bool]:
@@ -159,13 +171,14 @@ class SqliteDialect:
     def key_table(self) -> KeyTable:
         return SqliteKeyTable(self.datastore)
 
-    def _select(self, ids: Sequence[UUID], columns: str) -> list[Any]:
+    def _select(self, ids: Sequence[UUID], columns: str, *, group_by: bool = False) -> list[Any]:
         rows: list[Any] = []
+        grouped = " GROUP BY originator_id" if group_by else ""
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             rows.extend(
                 self._rows(
-                    f"SELECT {columns} FROM {self.table} WHERE originator_id IN ({marks})",
+                    f"SELECT {columns} FROM {self.table} WHERE originator_id IN ({marks}){grouped}",
                     [i.hex for i in chunk],
                 )
             )
@@ -183,6 +196,11 @@ class SqliteDialect:
     @contextmanager
     def exclusively(self, key: int) -> Iterator[bool]:
         yield True  # the embedded store has one process
+
+    def last_event_types(self, ids: Sequence[UUID]) -> dict[UUID, str]:
+        # SQLite returns the bare column of the row holding the max().
+        rows = self._select(ids, "originator_id, max(originator_version), topic", group_by=True)
+        return {UUID(r[0]): r[2].partition(":")[2] for r in rows}
 
     def select_headings(
         self, after: int, limit: int, types: Collection[str]

@@ -8,7 +8,8 @@ the batch already concluded and sends nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -16,11 +17,11 @@ from domain.batch import REPORTING_STATES, Batch
 from domain.job import Job
 from domain.personal import ERASED
 from domain.reporting import ReportPlan
-from domain.states import BatchStatus
+from domain.states import BatchStatus, JobStatus
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError, EventStore
 from services.reporter.mailer import Mailer
-from services.reporter.rendering import message_id, render
+from services.reporter.rendering import ReportedJob, message_id, render
 
 log = get_logger("batchq.reporter")
 
@@ -38,7 +39,18 @@ def report_lock_key(batch_id: UUID) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def report_plan(batch: Batch, jobs: dict[str, Job]) -> ReportPlan:
+@dataclass(frozen=True)
+class CompletedJob:
+    """What a report shows of a COMPLETED job: its id and state (see `Reporter._jobs`)."""
+
+    id: UUID
+    status: JobStatus = JobStatus.COMPLETED
+    error: None = None
+    skipped_because: None = None
+    done: bool = True
+
+
+def report_plan(batch: Batch, jobs: Mapping[str, ReportedJob]) -> ReportPlan:
     """The report owed now, from the jobs as they stand: the reporter's and `batchq report preview`'s one plan."""
     states = {job_uuid: job.status.value for job_uuid, job in jobs.items()}
     return batch.plan_report(states, sum(1 for job in jobs.values() if job.done))
@@ -67,7 +79,7 @@ class Reporter:
             batch: Batch = self.store.get(batch_id, "batch")
             if batch.status not in REPORTING_STATES:
                 return None
-            jobs: dict[str, Job] = {str(k): v for k, v in self.store.get_many(batch.job_uuids).items()}
+            jobs = self._jobs(batch)
             plan = report_plan(batch, jobs)
             now = self.clock()
             ident = message_id(batch)
@@ -83,6 +95,18 @@ class Reporter:
                 continue
             return batch.status
         return None
+
+    def _jobs(self, batch: Batch) -> dict[str, Job | CompletedJob]:
+        """The batch's jobs as the report needs them. A job whose last event is `JobCompleted` is
+        COMPLETED and says nothing more in a report: known from the primary key's index, without
+        reading its history. Measured on a 10,000-job batch of noop jobs: loading every job was
+        0.6 s, most of the time from the last outcome to the email."""
+        last = self.store.dialect.last_event_types(batch.job_uuids)
+        completed = {job_uuid for job_uuid, kind in last.items() if kind == "JobCompleted"}
+        loaded = self.store.get_many([j for j in batch.job_uuids if j not in completed])
+        jobs: dict[str, Job | CompletedJob] = {str(k): v for k, v in loaded.items()}
+        jobs.update((str(j), CompletedJob(j)) for j in completed)
+        return jobs
 
     def _erased(self, batch: Batch) -> bool:
         """Whether the depositor's data is gone: asked of the key table itself, not a process's cache."""

@@ -6,12 +6,31 @@ Its wording is defined here once; what reads a report back (`batchq demo`) uses
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any, Protocol
+from uuid import UUID
 
 from domain.batch import Batch
-from domain.job import Job, JobError
+from domain.job import JobError
 from domain.reporting import ReportPlan
+from domain.states import JobStatus
+
+
+class ReportedJob(Protocol):
+    """What a report reads of a job: a `Job`, or the reporter's `CompletedJob` stand-in."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def status(self) -> JobStatus: ...
+    @property
+    def error(self) -> JobError | None: ...
+    @property
+    def skipped_because(self) -> dict[str, Any] | None: ...
+    @property
+    def done(self) -> bool: ...
 
 CHANGED_HEADING = "Changed since the last report:"
 
@@ -21,7 +40,9 @@ def message_id(batch: Batch) -> str:
     return f"<report-{len(batch.reports) + 1}.{batch.id}@batchq>"
 
 
-def render(batch: Batch, jobs: dict[str, Job], plan: ReportPlan, mail_from: str, sent_at: object) -> EmailMessage:
+def render(
+    batch: Batch, jobs: Mapping[str, ReportedJob], plan: ReportPlan, mail_from: str, sent_at: object
+) -> EmailMessage:
     kind = "Update: " if plan.kind == "update" else ""
     msg = EmailMessage()
     msg["Subject"] = f"{kind}batch {batch.id} {plan.outcome.value}"
@@ -47,7 +68,7 @@ def render(batch: Batch, jobs: dict[str, Job], plan: ReportPlan, mail_from: str,
     return msg
 
 
-def _line(job: Job) -> str:
+def _line(job: ReportedJob) -> str:
     line = f"  {job.id}  {job.status.value}"
     if job.error and job.status.value in ("FAILED", "ABANDONED"):
         line += f"  {error_text(job.error)}"
