@@ -32,6 +32,17 @@ def _unavailable(reason: str) -> ContractError:
     return ContractError(ErrorCode.MANIFEST_UNAVAILABLE, reason)
 
 
+def shown_url(url: str) -> str:
+    """A manifest_url as a refusal names it: its origin only. The path and query are the
+    depositor's personal data (QUEUE-022), and a refusal is logged as well as answered."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "(not a URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}/…" if parsed.host else "(no host)"
+
+
 async def fetch_manifest(url: str, limits: Limits, timeout: float, allowed: AllowedNetworks) -> list[JobSpec]:
     """The jobs of the manifest at `url`; MANIFEST_UNAVAILABLE when it cannot (or may not) be had."""
     try:
@@ -41,11 +52,12 @@ async def fetch_manifest(url: str, limits: Limits, timeout: float, allowed: Allo
         ):
             body = await _download(client, url, limits, allowed)
     except (httpx.HTTPError, TimeoutError) as error:
-        raise _unavailable(f"manifest_url {url}: {type(error).__name__} {error}".strip()) from None
+        said = str(error).replace(url, shown_url(url))
+        raise _unavailable(f"manifest_url {shown_url(url)}: {type(error).__name__} {said}".strip()) from None
     try:
         return decode(ManifestDocument, body).jobs
     except ContractError as error:
-        raise ContractError(error.code, f"manifest at {url}: {error.reason}") from None
+        raise ContractError(error.code, f"manifest at {shown_url(url)}: {error.reason}") from None
 
 
 async def _download(client: httpx.AsyncClient, url: str, limits: Limits, allowed: AllowedNetworks) -> bytes:
@@ -57,18 +69,18 @@ async def _download(client: httpx.AsyncClient, url: str, limits: Limits, allowed
                 url = urljoin(url, response.headers["location"])
                 continue
             if response.status_code != 200:
-                raise _unavailable(f"manifest_url {url} answered HTTP {response.status_code}")
+                raise _unavailable(f"manifest_url {shown_url(url)} answered HTTP {response.status_code}")
             return await read_bounded(response, limits)  # a gzip bomb never inflates past the limit
         finally:
             await response.aclose()
-    raise _unavailable(f"manifest_url {url}: more than {MAX_REDIRECTS} redirects")
+    raise _unavailable(f"manifest_url {shown_url(url)}: more than {MAX_REDIRECTS} redirects")
 
 
 async def _pinned_request(client: httpx.AsyncClient, url: str, allowed: AllowedNetworks) -> httpx.Request:
     """A GET for `url` sent to an address of its host that the policy allows, checked first."""
     target = httpx.URL(url)
     if target.scheme not in ("http", "https") or not target.host:
-        raise _unavailable(f"manifest_url {url}: only http and https URLs with a host can be fetched")
+        raise _unavailable(f"manifest_url {shown_url(url)}: only http and https URLs with a host can be fetched")
     address = await _allowed_address(target, allowed)
     host = f"[{address}]" if address.version == 6 else str(address)
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
