@@ -6,6 +6,8 @@ they replace the session's shared `rabbitmq_server` and `postgres_server` here, 
 `amqp_url`, `database_url`, `service_env` and the end-to-end fixtures (`cli`,
 `processes`, `migrated`, `system`, imported from `tests/e2e/conftest.py`) all point
 at them. A test may then restart, kill or stall them without touching anyone else.
+`@pytest.mark.rabbitmq_conf("consumer_timeout = 5000", advanced="...")` gives the node
+settings the shared server must not have.
 
 The fault tests are marked `faults` and `e2e` in their modules (`pytestmark`); the
 history checker's own tests in this folder need no server and are not.
