@@ -8,9 +8,14 @@ which no log line would show.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
+from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
 
 from tests.e2e.broker import publish_requests, request
 from tests.e2e.cli import Cli, job, submission
@@ -49,3 +54,35 @@ def answered_after_the_fault(cli: Cli, amqp_url: str, timeout: float = 20.0) -> 
     assert time.monotonic() - started < timeout
     cli.wait_for_batch(doc["batch_id"], "COMPLETED", timeout=timeout)
     return str(doc["batch_id"])
+
+
+async def _held_unacked(amqp_url: str, hold: float) -> str | None:
+    async with await aio_pika.connect(amqp_url, timeout=10) as connection:
+        channel = await connection.channel()
+        closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_close(_: Any, error: BaseException | None) -> None:
+            if not closed.done():
+                closed.set_result(repr(error))
+
+        channel.close_callbacks.add(on_close)
+        queue = await channel.declare_queue(exclusive=True)
+        await channel.default_exchange.publish(aio_pika.Message(b"held, never acked"), queue.name, timeout=10)
+
+        async def hold_it(_: AbstractIncomingMessage) -> None:
+            pass  # never acked: the broker's consumer timeout is what ends this
+
+        await queue.consume(hold_it)
+        try:
+            return await asyncio.wait_for(asyncio.shield(closed), hold)
+        except TimeoutError:
+            return None
+
+
+def unacked_delivery_closes_its_channel(amqp_url: str, hold: float) -> str | None:
+    """How the broker closed a channel that held a delivery unacked for up to `hold` s; None if it did not.
+
+    The proof that a consumer-timeout test tests something: on this node a consumer
+    that keeps a delivery past `consumer_timeout` loses its channel.
+    """
+    return asyncio.run(_held_unacked(amqp_url, hold))

@@ -6,6 +6,8 @@ they replace the session's shared `rabbitmq_server` and `postgres_server` here, 
 `amqp_url`, `database_url`, `service_env` and the end-to-end fixtures (`cli`,
 `processes`, `migrated`, `system`, imported from `tests/e2e/conftest.py`) all point
 at them. A test may then restart, kill or stall them without touching anyone else.
+`@pytest.mark.rabbitmq_conf("consumer_timeout = 5000", advanced="...")` gives the node
+settings the shared server must not have.
 
 The fault tests are marked `faults` and `e2e` in their modules (`pytestmark`); the
 history checker's own tests in this folder need no server and are not.
@@ -23,20 +25,30 @@ from tests.e2e.conftest import (  # noqa: F401  (fixtures and hooks, re-exported
     e2e_env,
     migrated,
     processes,
-    pytest_configure,
     pytest_runtest_makereport,
     system,
 )
+from tests.e2e.conftest import pytest_configure as e2e_configure
 from tests.faults.private_servers import PrivatePostgres, PrivateRabbit, ServerMissingError
 from tests.servers import PostgresServer, RabbitServer
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    e2e_configure(config)
+    config.addinivalue_line("markers", "rabbitmq_conf(*lines, advanced=terms): the private node's extra configuration")
+
+
 @pytest.fixture
-def private_rabbitmq(tmp_path: Path) -> Iterator[PrivateRabbit]:
+def private_rabbitmq(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PrivateRabbit]:
+    """The node; `@pytest.mark.rabbitmq_conf("consumer_timeout = 5000", ..., advanced="[...].")`
+    adds lines to its rabbitmq.conf and writes its advanced.config."""
     base = tmp_path / "rabbitmq"
     base.mkdir()
+    markers = list(request.node.iter_markers("rabbitmq_conf"))
+    config = [line for marker in markers for line in marker.args]
+    advanced = "".join(str(marker.kwargs.get("advanced", "")) for marker in markers)
     try:
-        node = PrivateRabbit(base)
+        node = PrivateRabbit(base, config, advanced)
     except ServerMissingError as error:
         pytest.fail(str(error), pytrace=False)
     try:

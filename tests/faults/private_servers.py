@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.rabbitmq_admin import Rabbitmqctl
@@ -62,9 +63,15 @@ def _binary(folder: Path, name: str, hint: str) -> str:
 
 
 class PrivateRabbit:
-    """One RabbitMQ node (`batchq-fault-<hex>@localhost`), management plugin off."""
+    """One RabbitMQ node (`batchq-fault-<hex>@localhost`), management plugin off.
 
-    def __init__(self, base: Path) -> None:
+    `config` lines are appended to its `rabbitmq.conf` (e.g. `consumer_timeout = 5000`),
+    and `advanced` (Erlang terms) becomes its `advanced.config`, for settings the
+    new-style file has no key for (`channel_tick_interval`): so a test can give the node
+    a setting the shared server must not have.
+    """
+
+    def __init__(self, base: Path, config: Sequence[str] = (), advanced: str = "") -> None:
         hint = "install rabbitmq-server to run the fault tests"
         self.server_bin = _binary(RABBITMQ_BIN, "rabbitmq-server", hint)
         self.ctl_bin = _binary(RABBITMQ_BIN, "rabbitmqctl", hint)
@@ -73,8 +80,11 @@ class PrivateRabbit:
         self.port, self.dist_port = free_port(), free_port()
         self.pid_file = base / "beam.pid"
         self.process: subprocess.Popen[bytes] | None = None
-        (base / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users = none\n")
+        lines = [f"listeners.tcp.default = 127.0.0.1:{self.port}", "loopback_users = none", *config]
+        (base / "rabbitmq.conf").write_text("".join(f"{line}\n" for line in lines))
         (base / "enabled_plugins").write_text("[].\n")
+        if advanced:
+            (base / "advanced.config").write_text(advanced)
         (base / "rabbitmq-env.conf").write_text("")  # not the system's, which names the shared node
 
     @property
@@ -191,10 +201,13 @@ class PrivateRabbit:
         rows = self.ctl("list_consumers", "-p", vhost, "--no-table-headers", "queue_name")
         return Counter(line.strip() for line in rows.splitlines() if line.strip())
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log_text(self) -> str:
+        """The node's log files and its console output, whole."""
         files = [self.base / "server.out", *sorted((self.base / "log").glob("*.log"))]
-        text = "\n".join(f.read_text(errors="replace") for f in files if f.exists())
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(f.read_text(errors="replace") for f in files if f.exists())
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
 
 class NodeCtl(Rabbitmqctl):
