@@ -12,10 +12,10 @@ from datetime import datetime
 from uuid import UUID
 
 from contracts.commands import EraseDepositor
-from domain.access import Action
+from domain.access import SYSTEM_TENANT, Action
 from domain.batch import Batch
 from domain.depositor import Depositor, depositor_id, erase_depositor
-from domain.personal import ERASED
+from domain.personal import ANY_TENANT, ERASED
 from domain.retention import is_expired
 from services.adapters.logging import get_logger
 from services.dispatcher.effects import Effects
@@ -31,9 +31,11 @@ class ErasureCommands(Part):
         ref = keys.subject_ref(command.tenant, command.user_id)
         destroyed = keys.shred(ref)
         found: Depositor | None = self.store.get_many([depositor_id(ref)]).get(depositor_id(ref))
+        # The record's tenant routes its event: `*` (what spans tenants) is the system's.
+        tenant = SYSTEM_TENANT if command.tenant == ANY_TENANT else command.tenant
         depositor = erase_depositor(
             found,
-            tenant=command.tenant,
+            tenant=tenant,
             subject_ref=ref,
             erased_by=str(requested_by),
             reason=command.reason,
@@ -42,7 +44,7 @@ class ErasureCommands(Part):
         )
         self.store.save(depositor)
         result = {"tenant": command.tenant, "subject_ref": ref, "keys_destroyed": destroyed, "erased": True}
-        return Effects(result=result, provenance={"batch_id": "-", "tenant": command.tenant, "trace_id": "-"})
+        return Effects(result=result, provenance={"batch_id": "-", "tenant": tenant, "trace_id": "-"})
 
     def expire_personal_data(self, batch_ids: list[UUID], now: datetime) -> list[UUID]:
         """The batches among these whose retention has passed, made unreadable and recorded as such."""

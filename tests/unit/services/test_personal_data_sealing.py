@@ -17,12 +17,15 @@ import orjson
 import pytest
 
 import domain.registry  # noqa: F401  (registers every event class)
-from contracts.commands import EraseDepositor, GrantRole
+from contracts.commands import EraseDepositor, GrantRole, SetQuota
+from contracts.envelope import EventEnvelope
 from domain.access import ForbiddenError, Role
 from domain.base import EVENT_CLASSES
 from domain.job import JobError
 from domain.personal import CLASSIFIED, ERASED, data_subject
+from domain.quotas import Scope
 from domain.submission import JobDraft
+from services.adapters.envelopes import dumps
 from services.adapters.history import event_envelopes, load_batch, status_document
 from services.adapters.sealing import aggregate_of
 from services.dispatcher.admin import COMMAND_HANDLERS
@@ -160,3 +163,17 @@ def test_only_an_operator_may_erase(engine: Engine) -> None:
     with pytest.raises(ForbiddenError, match="bob"):
         COMMAND_HANDLERS[EraseDepositor](engine.app, EraseDepositor(tenant=TENANT, user_id=USER_ID), "bob")
     assert engine.store.get(BATCH_ID).user_id == USER_ID
+
+
+def test_erasing_what_spans_tenants_erases_a_depositors_quota_and_records_it_as_the_systems(engine: Engine) -> None:
+    quota = SetQuota(scope=Scope.USER, subject=USER_ID, max_active_jobs=5)
+    COMMAND_HANDLERS[SetQuota](engine.app, quota, OPERATOR)
+
+    COMMAND_HANDLERS[EraseDepositor](engine.app, EraseDepositor(tenant="*", user_id=USER_ID), OPERATOR)
+    engine.store.keys._cache.clear()
+    envelopes = event_envelopes(engine.store, batch_id=None, job_uuid=None, since=0)
+
+    [erased] = [e for e in envelopes if e["type"] == "DepositorErased"]
+    assert EventEnvelope.model_validate(orjson.loads(dumps(erased))).tenant == "batchq"
+    [quota_set] = [e for e in envelopes if e["type"] == "QuotaSet"]
+    assert quota_set["data"]["subject"] == ERASED
