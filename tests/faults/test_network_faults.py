@@ -7,9 +7,10 @@ reporter connect directly. Mid-batch the proxy first aborts every connection of
 it for 15 s (blackhole: the sockets stay open and silent; the issue asks 30 s, 15 s
 keeps the test bounded and is still past both sides' heartbeat grace, 2 s here).
 
-The broker gives the silent connection up and hands its unacknowledged deliveries
-to `worker-2`; `worker-1` finishes the jobs it holds and records them (its database
-is not cut), so `worker-2` must find those completed, not run them a second time.
+The reset loses the acks of jobs `worker-1` had just completed, and the broker gives
+the silent connection up and redelivers what it held unacknowledged; `worker-1` still
+records the jobs it holds (its database is not cut), so whoever gets a redelivery must
+find the job completed, not run it a second time.
 The history checker then reads the whole log: every job completed exactly once, one
 report email. Afterwards `worker-1` is the same process, consumes again and completes
 jobs of a second batch.
