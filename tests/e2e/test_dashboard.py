@@ -32,7 +32,9 @@ def api(system: Processes, cli: Cli) -> ApiClient:
 
 
 def text(browser: WebDriver, css: str) -> str:
-    return str(browser.find_element(By.CSS_SELECTOR, css).text)
+    """The element's text once it is on the page (a form post may still be loading the next one)."""
+    found = eventually(lambda: browser.find_elements(By.CSS_SELECTOR, css), f"an element {css}")
+    return str(found[0].text)
 
 
 def confirm(browser: WebDriver) -> None:
