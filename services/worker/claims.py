@@ -15,9 +15,13 @@ the heartbeat names them, the runner records their progress and outcomes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
 
 from contracts import names
 from contracts.errors import ContractError
@@ -35,6 +39,8 @@ from services.worker.slots import Slots
 log = get_logger("batchq.worker")
 
 ClaimKey = tuple[uuid.UUID, int]  # (job, attempt)
+CLAIM_RETRY_SECONDS = 1.0
+STORE_ERRORS = (psycopg.Error, PersistenceError, OSError, TimeoutError)
 
 
 @dataclass
@@ -124,9 +130,26 @@ class ClaimPipeline:
         if passed_on:
             message = Message(routing_key=delivery.routing_key, body=encode_job_message(passed_on))
             await self.bus.publish(names.JOBS_EXCHANGE, message)
-        await asyncio.gather(*(self._take(job_uuid, turn) for job_uuid, turn in zip(taken, turns, strict=True)))
+        try:
+            await asyncio.gather(*(self._take(job_uuid, turn) for job_uuid, turn in zip(taken, turns, strict=True)))
+        except STORE_ERRORS as error:
+            return await self._claim_later(delivery, taken, error)
         if self.paused:  # paused meanwhile: what was not claimed waits in the queue
             return Verdict.requeue("queue paused")
+        return Verdict.ack()
+
+    async def _claim_later(self, delivery: Delivery, job_uuids: list[uuid.UUID], error: Exception) -> Verdict:
+        """The store failed while claiming: send the jobs round again, as a fresh message, after a pause.
+
+        A requeue would count against the jobs queue's delivery limit: a database outage of a
+        few seconds would dead-letter the message, and its jobs would wait PENDING for ever
+        (seen in tests/faults/test_database_network_faults.py). A fresh copy starts its count
+        afresh; one already claimed meanwhile is dropped as stale when it comes back.
+        """
+        log.warning("claim_failed", jobs=len(job_uuids), reason=" ".join(str(error).split())[:300], retry_in=1.0)
+        await asyncio.sleep(CLAIM_RETRY_SECONDS)
+        message = Message(routing_key=delivery.routing_key, body=encode_job_message(job_uuids))
+        await self.bus.publish(names.JOBS_EXCHANGE, message)
         return Verdict.ack()
 
     async def _take(self, job_uuid: uuid.UUID, turn: asyncio.Future[None]) -> None:
@@ -151,10 +174,18 @@ class ClaimPipeline:
         wanted = [Claim.of(job) for job in claimable.jobs.values() if (job.id, job.attempts + 1) not in self.claims]
         for claim in wanted:  # the heartbeat names a claim before it exists: see dispatcher.recovery
             self.claims[claim.key] = claim
-        await self.beat()
-        held = await self.locks.try_hold([claim.key for claim in wanted])
-        locked = [claim for claim in wanted if claim.key in held]
-        started = await asyncio.to_thread(self.app.start, [c.job for c in locked], claimable.queue_version)
+        held: set[ClaimKey] = set()
+        try:
+            await self.beat()
+            held = await self.locks.try_hold([claim.key for claim in wanted])
+            locked = [claim for claim in wanted if claim.key in held]
+            started = await asyncio.to_thread(self.app.start, [c.job for c in locked], claimable.queue_version)
+        except BaseException:  # not claimed: a later copy of these jobs must find them neither in hand nor locked
+            for claim in wanted:
+                self.claims.pop(claim.key, None)
+            with contextlib.suppress(Exception):  # a lock connection that broke took its locks with it
+                await self.locks.release(list(held))
+            raise
         won_ids = {job.id for job in started}
         won = {claim.job.id: claim for claim in wanted if claim.job.id in won_ids}
         for claim in wanted:
