@@ -22,17 +22,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.cli import Cli, job, submission
+from tests.e2e.cli import Cli
 from tests.e2e.processes import Processes
 from tests.faults.private_servers import PrivatePostgres, PrivateRabbit
 from tests.faults.tcp_proxy import TcpProxy
-from tests.faults.test_network_faults import completed_by, through, wait_for_job_consumers
+from tests.faults.test_network_faults import JOBS, reset_mid_batch, through, worker_1_recovered
 from tests.faults.verdict import settled_and_sound
 from tests.threaded_servers import SmtpServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
-JOBS = 300
+
 BLACKHOLE_SECONDS = 15
 
 
@@ -62,20 +62,8 @@ def test_a_workers_database_connection_reset_then_blackholed_mid_batch(
     cli: Cli,
     smtp_server: SmtpServer,
 ) -> None:
-    processes.start_many("dispatcher", "worker-2", "reporter")
-    processes.start("worker-1", env={"BATCHQ_DATABASE_URL": through(e2e_env["BATCHQ_DATABASE_URL"], database_proxy)})
-    proxied = processes.pid("worker-1")
-    wait_for_job_consumers(private_rabbitmq, amqp_url, 2)
-    doc = submission([job("sleep", params={"seconds": 0.3}) for _ in range(JOBS)])
-    cli.submit(doc)
-    processes.wait_for_log("worker-1", "job_completed", count=10, timeout=30)
-
-    assert database_proxy.reset() >= 1
-    done = processes.count_log("worker-1", "job_completed")
-    processes.wait_for_log("worker-1", "job_completed", count=done + 10, timeout=30)  # back after the reset
-
-    so_far = sum(processes.count_log(name, "job_completed") for name in ("worker-1", "worker-2"))
-    assert so_far < JOBS - 50, f"{so_far} of {JOBS} jobs done before the partition: not mid-batch"
+    proxied_env = {"BATCHQ_DATABASE_URL": through(e2e_env["BATCHQ_DATABASE_URL"], database_proxy)}
+    proxied, doc = reset_mid_batch(processes, private_rabbitmq, amqp_url, cli, database_proxy, proxied_env, 30)
     by_worker_2 = processes.count_log("worker-2", "job_completed")
     database_proxy.blackhole(BLACKHOLE_SECONDS)
     time.sleep(2)  # what worker-1 had appended before the partition is logged by now
@@ -86,11 +74,5 @@ def test_a_workers_database_connection_reset_then_blackholed_mid_batch(
     time.sleep(2)
 
     fault = f"worker-1's PostgreSQL connections reset, then blackholed {BLACKHOLE_SECONDS} s"
-    settled_and_sound(cli, smtp_server, doc["batch_id"], JOBS, fault=fault, timeout=40)
-    assert processes.count_log("worker-2", "job_completed") < JOBS, "worker-2 ran the whole batch alone"
-    assert processes.alive("worker-1") and processes.pid("worker-1") == proxied, processes.tail("worker-1")
-
-    after = submission([job("sleep", params={"seconds": 0.3}) for _ in range(24)])
-    cli.submit(after)
-    cli.wait_for_batch(after["batch_id"], "COMPLETED", timeout=20)
-    assert completed_by(cli, after["batch_id"]).get("worker-1", 0) >= 1, completed_by(cli, after["batch_id"])
+    settled_and_sound(cli, smtp_server, str(doc["batch_id"]), JOBS, fault=fault, timeout=40)
+    worker_1_recovered(processes, cli, proxied, 20)

@@ -77,6 +77,44 @@ def completed_by(cli: Cli, batch_id: str) -> dict[str, int]:
     return totals
 
 
+def reset_mid_batch(
+    processes: Processes,
+    rabbit: PrivateRabbit,
+    amqp_url: str,
+    cli: Cli,
+    proxy: TcpProxy,
+    proxied_env: dict[str, str],
+    timeout: float,
+) -> tuple[int, dict[str, object]]:
+    """worker-1 through the proxy (`proxied_env`), worker-2 direct; a batch running; worker-1's connections
+    reset and worker-1 working again; not yet past the batch's middle. (worker-1's pid, the batch)."""
+    processes.start_many("dispatcher", "worker-2", "reporter")
+    processes.start("worker-1", env=proxied_env)
+    proxied = processes.pid("worker-1")
+    wait_for_job_consumers(rabbit, amqp_url, 2)
+    doc = submission([job("sleep", params={"seconds": 0.3}) for _ in range(JOBS)])
+    cli.submit(doc)
+    processes.wait_for_log("worker-1", "job_completed", count=10, timeout=timeout)
+
+    assert proxy.reset() >= 1
+    done = processes.count_log("worker-1", "job_completed")
+    processes.wait_for_log("worker-1", "job_completed", count=done + 10, timeout=timeout)  # back after the reset
+
+    so_far = sum(processes.count_log(name, "job_completed") for name in ("worker-1", "worker-2"))
+    assert so_far < JOBS - 50, f"{so_far} of {JOBS} jobs done before the partition: not mid-batch"
+    return proxied, doc
+
+
+def worker_1_recovered(processes: Processes, cli: Cli, proxied: int, timeout: float) -> None:
+    """worker-2 did not do it all; worker-1 is the same process and runs jobs of a new batch."""
+    assert processes.count_log("worker-2", "job_completed") < JOBS, "worker-2 ran the whole batch alone"
+    assert processes.alive("worker-1") and processes.pid("worker-1") == proxied, processes.tail("worker-1")
+    after = submission([job("sleep", params={"seconds": 0.3}) for _ in range(24)])
+    cli.submit(after)
+    cli.wait_for_batch(after["batch_id"], "COMPLETED", timeout=timeout)
+    assert completed_by(cli, after["batch_id"]).get("worker-1", 0) >= 1, completed_by(cli, after["batch_id"])
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.batchq_env(BATCHQ_WORKER_CONCURRENCY="4")
 def test_a_workers_broker_connection_reset_then_blackholed_mid_batch(
@@ -89,32 +127,14 @@ def test_a_workers_broker_connection_reset_then_blackholed_mid_batch(
     cli: Cli,
     smtp_server: SmtpServer,
 ) -> None:
-    processes.start_many("dispatcher", "worker-2", "reporter")
-    processes.start("worker-1", env={"BATCHQ_AMQP_URL": through(e2e_env["BATCHQ_AMQP_URL"], broker_proxy)})
-    proxied = processes.pid("worker-1")
-    wait_for_job_consumers(private_rabbitmq, amqp_url, 2)
-    doc = submission([job("sleep", params={"seconds": 0.3}) for _ in range(JOBS)])
-    cli.submit(doc)
-    processes.wait_for_log("worker-1", "job_completed", count=10, timeout=60)
-
-    assert broker_proxy.reset() >= 1
-    done = processes.count_log("worker-1", "job_completed")
-    processes.wait_for_log("worker-1", "job_completed", count=done + 10, timeout=60)  # back after the reset
-
-    so_far = sum(processes.count_log(name, "job_completed") for name in ("worker-1", "worker-2"))
-    assert so_far < JOBS - 50, f"{so_far} of {JOBS} jobs done before the partition: not mid-batch"
+    proxied_env = {"BATCHQ_AMQP_URL": through(e2e_env["BATCHQ_AMQP_URL"], broker_proxy)}
+    proxied, doc = reset_mid_batch(processes, private_rabbitmq, amqp_url, cli, broker_proxy, proxied_env, 60)
     broker_proxy.blackhole(BLACKHOLE_SECONDS)
     time.sleep(BLACKHOLE_SECONDS + 1)
     assert "was stuck" in processes.logs("worker-1"), "worker-1 did not notice the partition"
     assert "missed heartbeats" in private_rabbitmq.log_text(), "the broker did not give worker-1 up"
 
     fault = f"worker-1's AMQP connection reset, then blackholed {BLACKHOLE_SECONDS} s (heartbeat 2 s)"
-    settled_and_sound(cli, smtp_server, doc["batch_id"], JOBS, fault=fault)
-    assert processes.count_log("worker-2", "job_completed") < JOBS, "worker-2 ran the whole batch alone"
-    assert processes.alive("worker-1") and processes.pid("worker-1") == proxied, processes.tail("worker-1")
-
+    settled_and_sound(cli, smtp_server, str(doc["batch_id"]), JOBS, fault=fault)
     wait_for_job_consumers(private_rabbitmq, amqp_url, 2)
-    after = submission([job("sleep", params={"seconds": 0.3}) for _ in range(24)])
-    cli.submit(after)
-    cli.wait_for_batch(after["batch_id"], "COMPLETED", timeout=60)
-    assert completed_by(cli, after["batch_id"]).get("worker-1", 0) >= 1, completed_by(cli, after["batch_id"])
+    worker_1_recovered(processes, cli, proxied, 60)
