@@ -1,14 +1,18 @@
-"""Turning an accepted manifest into a batch, its jobs and its item claims, atomically.
+"""Turning an accepted manifest into a batch, its jobs and its item claims.
 
-The caller saves everything this returns in one append: a batch and all its jobs
-exist, or none do (QUEUE-001).
+The dispatcher opens the batch (`open_batch`), then makes and appends its jobs in
+parts (`jobs_in_parts`), the batch with the first, so that the first jobs run while
+later ones are still being made. Everything that can refuse a submission is decided
+before the first part is saved; a part cut off by a crash is made by the same
+submission delivered again (see `services/dispatcher/intake.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -64,6 +68,14 @@ class NewBatch:
         return [self.batch, *self.jobs, *self.items]
 
 
+def growing_parts(first: int = 256, largest: int = 4096) -> Iterator[int]:
+    """Part sizes: small first, so the first jobs start at once; then doubling, for cheaper appends."""
+    size = first
+    while True:
+        yield size
+        size = min(size * 2, largest)
+
+
 def item_ids(draft: BatchDraft) -> list[UUID]:
     """The item aggregates whose owners `create_batch` needs to know."""
     return [item_id(draft.tenant, j.item) for j in draft.jobs if j.item]
@@ -75,10 +87,8 @@ def retention_of(tags: Mapping[str, Any]) -> float | None:
     return float(days) if days is not None else None
 
 
-def create_batch(
-    draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datetime, pools: Mapping[UUID, str] | None = None
-) -> NewBatch:
-    """The batch, its jobs (each in `pools[job_uuid]`, else the draft's pool) and the items they claim."""
+def open_batch(draft: BatchDraft, now: datetime) -> Batch:
+    """The batch, started, naming every job of the draft (whose dependency graph must hold)."""
     check_graph({j.job_uuid: j.depends_on for j in draft.jobs})
     batch = submit_batch(
         batch_id=draft.batch_id,
@@ -94,10 +104,52 @@ def create_batch(
         retention_days=retention_of(draft.tags),
     )
     batch.start(now)
-    provenance = {"tenant": draft.tenant, "user_id": draft.user_id, "trace_id": draft.trace_id}
-    jobs: list[Job] = []
+    return batch
+
+
+def create_batch(
+    draft: BatchDraft, owners: Mapping[UUID, ItemOwner], now: datetime, pools: Mapping[UUID, str] | None = None
+) -> NewBatch:
+    """The batch, its jobs (each in `pools[job_uuid]`, else the draft's pool) and the items they claim."""
+    batch = open_batch(draft, now)
     claims: dict[UUID, Item] = {}
-    for spec in draft.jobs:
+    jobs = create_jobs(draft, draft.jobs, owners, now, pools, claims)
+    return NewBatch(batch=batch, jobs=jobs, items=list(claims.values()))
+
+
+def jobs_in_parts(
+    draft: BatchDraft,
+    specs: Sequence[JobDraft],
+    owners: Mapping[UUID, ItemOwner],
+    now: datetime,
+    pools: Mapping[UUID, str] | None,
+    sizes: Iterator[int],
+) -> Iterator[tuple[list[Job | Item], list[Job]]]:
+    """`create_jobs` a part at a time, each made only when asked for: (what to append, its jobs).
+    An item claim comes with the job that claims it; at least one part, if empty."""
+    claims: dict[UUID, Item] = {}
+    start, first = 0, True
+    while first or start < len(specs):
+        claimed = len(claims)
+        jobs = create_jobs(draft, specs[start : start + next(sizes)], owners, now, pools, claims)
+        yield [*jobs, *islice(claims.values(), claimed, None)], jobs
+        start, first = start + len(jobs), False
+
+
+def create_jobs(
+    draft: BatchDraft,
+    specs: Sequence[JobDraft],
+    owners: Mapping[UUID, ItemOwner],
+    now: datetime,
+    pools: Mapping[UUID, str] | None = None,
+    claims: dict[UUID, Item] | None = None,
+) -> list[Job]:
+    """These jobs of the draft's batch; the items they claim are added to `claims` (by item id),
+    which holds the claims of the batch's jobs made before these."""
+    provenance = {"tenant": draft.tenant, "user_id": draft.user_id, "trace_id": draft.trace_id}
+    claims = {} if claims is None else claims
+    jobs: list[Job] = []
+    for spec in specs:
         job = submit_job(
             job_uuid=spec.job_uuid,
             batch_id=draft.batch_id,
@@ -115,7 +167,7 @@ def create_batch(
         if spec.item:
             _claim_or_skip(job, spec, draft, owners, claims, now)
         jobs.append(job)
-    return NewBatch(batch=batch, jobs=jobs, items=list(claims.values()))
+    return jobs
 
 
 def _claim_or_skip(

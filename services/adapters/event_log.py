@@ -12,6 +12,7 @@ named by `subject_ref`, the keyed hash of the key table, never by `user_id`.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -37,9 +38,13 @@ def log_name(event_type: str) -> str:
 
 
 def log_appended(recorded: Sequence[Recorded], subject_ref: Callable[[str, str], str]) -> None:
+    # Below the info level most lines are dropped: skip building them (a cost per job otherwise).
+    everything = logging.getLogger().isEnabledFor(logging.INFO)
     for record in recorded:
         event = record.event
         event_type = type(event).__name__
+        if not everything and event_type not in NEEDS_ATTENTION:
+            continue
         fields: dict[str, Any] = vars(event)
         kind = aggregate_type(event)
         line: dict[str, Any] = {

@@ -204,6 +204,10 @@ class EventStore:
         to_event = self.app.mapper.to_domain_event
         return fold(to_event(stored) for stored in self.dialect.select_events(list(aggregate_ids)))
 
+    def existing(self, aggregate_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these aggregates exist, from the primary key's index: nothing is rebuilt."""
+        return set(self.dialect.last_event_types(list(aggregate_ids)))
+
     def history(self, aggregate_ids: Iterable[UUID], until: datetime | None = None) -> list[Recorded]:
         """Every event of these aggregates in store order, optionally up to a time."""
         recorded = [

@@ -8,6 +8,7 @@ one relay publishes at a time) and the scan for orphaned and stuck jobs.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import random
 import uuid
@@ -21,12 +22,12 @@ from contracts.commands import Command
 from contracts.envelope import EventHeading
 from contracts.errors import ContractError, ErrorCode
 from contracts.jobs import chunks, encode_job_message
-from contracts.manifest import JobSpec, Limits, Submission, check_limits, check_message_size, content_fingerprint
+from contracts.manifest import Limits, Submission, check_limits, check_message_size, content_fingerprint
 from contracts.parsing import decode
 from domain.access import Action
 from domain.errors import DomainError
 from domain.retry import BackoffPolicy
-from domain.submission import BatchDraft, JobDraft
+from domain.submission import BatchDraft
 from services.adapters.bus import Bus, Delivery, Message, Verdict
 from services.adapters.follower import LogFollower
 from services.adapters.lifecycle import Service
@@ -38,6 +39,7 @@ from services.adapters.store import EventStore
 from services.dispatcher.address_policy import AllowedNetworks
 from services.dispatcher.admin import COMMAND_HANDLERS
 from services.dispatcher.application import Dispatcher, Effects
+from services.dispatcher.drafts import to_draft
 from services.dispatcher.manifests import fetch_manifest
 from services.dispatcher.recovery import WorkerScan
 from services.dispatcher.retention import RetentionSweep
@@ -53,30 +55,6 @@ R = TypeVar("R")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def to_draft(submission: Submission, jobs: list[JobSpec], fingerprint: str) -> BatchDraft:
-    return BatchDraft(
-        batch_id=submission.batch_id,
-        tenant=submission.tenant,
-        user_id=submission.user_id,
-        trace_id=submission.trace_id or uuid.uuid4().hex,
-        depositor_email=submission.depositor_email,
-        fingerprint=fingerprint,
-        tags=submission.tags.model_dump(mode="json"),
-        jobs=[
-            JobDraft(
-                job_uuid=spec.job_uuid,
-                handler=spec.handler,
-                params=dict(spec.params),
-                payload_url=str(spec.payload_url) if spec.payload_url else None,
-                depends_on=list(spec.depends_on),
-                max_attempts=spec.max_attempts,
-                item=spec.item.model_dump() if spec.item else None,
-            )
-            for spec in jobs
-        ],
-    )
 
 
 def check_routing_key(delivery: Delivery, expected: str) -> None:
@@ -209,11 +187,26 @@ class DispatcherService:
                 )
             check_limits(jobs, self.limits)
             draft = to_draft(submission, jobs, content_fingerprint(submission))
-            effects = await self._call(self.app.submit, draft)
+            effects = await self._take_in(draft)
         except (ContractError, DomainError) as error:
             return await refuse(self.bus, delivery, error, in_place=self._oversized(delivery))
-        await self._carry_out(effects)
         return await accept(self.bus, delivery, effects.result)
+
+    async def _take_in(self, draft: BatchDraft) -> Effects:
+        """Intake on the dispatcher's thread; each part it has saved is dispatched on the loop
+        meanwhile. Acknowledged (by the caller) only once every part is saved and dispatched."""
+        loop = asyncio.get_running_loop()
+        parts: list[concurrent.futures.Future[None]] = []
+
+        def on_part(effects: Effects) -> None:
+            parts.append(asyncio.run_coroutine_threadsafe(self._carry_out(effects), loop))
+
+        try:
+            effects = await self._call(self.app.submit, draft, on_part)
+        finally:
+            for part in parts:
+                await asyncio.wrap_future(part)
+        return effects
 
     async def on_command(self, delivery: Delivery) -> Verdict:
         try:

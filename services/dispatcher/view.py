@@ -41,7 +41,8 @@ class BatchEntry:
 
     @property
     def active_jobs(self) -> int:
-        return self.tally.counts[JobStatus.PENDING] + self.tally.counts[JobStatus.PROCESSING]
+        """Jobs not settled, counting those of an intake a crash cut short that are yet to be made."""
+        return self.tally.total - self.tally.settled
 
 
 class DispatchView:
@@ -114,7 +115,9 @@ class DispatchView:
         return self.jobs[job_uuid].status
 
     def done(self, job_uuid: UUID) -> bool:
-        return self.jobs[job_uuid].done
+        """False for a job of the batch not yet appended (a later part of its intake)."""
+        entry = self.jobs.get(job_uuid)
+        return entry is not None and entry.done
 
     def dependents_of(self, job_uuid: UUID) -> list[UUID]:
         return self.dependents.get(job_uuid, [])
