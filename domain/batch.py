@@ -42,6 +42,7 @@ class BatchSubmitted(BatchqCreated):
         batch.status = BatchStatus.PENDING
         batch.reports = []
         batch.last_reported = {}
+        batch.not_completed = None
 
 
 @pinned
@@ -53,9 +54,13 @@ class BatchStarted(BatchqEvent):
 @pinned
 class BatchReportingStarted(BatchqEvent):
     job_counts: dict[str, int]
+    # The jobs that were not COMPLETED at this moment: the report need read only these.
+    # None in events recorded before the field existed (the reporter then looks at every job).
+    not_completed: list[UUID] | None = None
 
     def apply(self, batch: Batch) -> None:
         batch.status = BatchStatus.REPORTING
+        batch.not_completed = self.not_completed
 
 
 @pinned
@@ -97,6 +102,7 @@ class BatchUpdateReportingRequested(BatchqEvent):
     def apply(self, batch: Batch) -> None:
         batch.status = BatchStatus.UPDATE_REPORTING
         batch.ended_at = None
+        batch.not_completed = None  # jobs were retried since: an update report looks at every job
 
 
 @pinned
@@ -135,6 +141,7 @@ class Batch(BatchqAggregate):
         retention_days: float | None
         ended_at: datetime | None  # when it last became COMPLETED, FAILED or DELETED
         personal_data_expired: bool
+        not_completed: list[UUID] | None  # while REPORTING: the jobs that were not COMPLETED, if known
 
     def _refuse(self, action: str, why: str = "") -> IllegalTransitionError:
         return IllegalTransitionError("batch", self.id, self.status.value, action, why)
@@ -147,11 +154,12 @@ class Batch(BatchqAggregate):
         self._require(BatchStatus.PENDING, "start")
         self._record(BatchStarted, now)
 
-    def start_reporting(self, tally: JobTally, now: datetime) -> None:
+    def start_reporting(self, tally: JobTally, now: datetime, not_completed: list[UUID] | None = None) -> None:
+        """Every job has settled; `not_completed` names those that did not complete, when known."""
         self._require(BatchStatus.PROCESSING, "start reporting")
         if tally.total != len(self.job_uuids) or not tally.all_settled:
             raise self._refuse("start reporting", f"{tally.total - tally.settled} jobs not settled")
-        self._record(BatchReportingStarted, now, job_counts=tally.as_dict())
+        self._record(BatchReportingStarted, now, job_counts=tally.as_dict(), not_completed=not_completed)
 
     def plan_report(self, job_states: Mapping[str, str], done_count: int) -> ReportPlan:
         """What to tell the depositor now; `send` is False when an update has nothing new."""

@@ -61,7 +61,7 @@ CLASSIFIED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "DepositorRecorded": (frozenset(), frozenset({"subject_ref"})),
     "DepositorErased": (frozenset(), frozenset({"erased_by", "reason", "subject_ref", "keys_destroyed"})),
     "BatchStarted": (frozenset(), frozenset()),
-    "BatchReportingStarted": (frozenset(), frozenset({"job_counts"})),
+    "BatchReportingStarted": (frozenset(), frozenset({"job_counts", "not_completed"})),
     "BatchReported": (frozenset(), frozenset({"changed", "job_states", "kind", "message_id", "outcome", "withheld"})),
     "BatchCompleted": (frozenset(), frozenset()),
     "BatchFailed": (frozenset(), frozenset()),

@@ -21,13 +21,14 @@ from services.adapters.keyring import KeyTable
 from services.adapters.migrator import MIGRATED_BY_CODE, Migrator
 
 CHUNK = 1000
+LOOKUP_CHUNK = 10_000  # ids per query where no event state is read
 RELAY_TABLE = "batchq_relay"
 WORKERS_TABLE = "batchq_workers"
 
 
-def _chunks(ids: Sequence[UUID]) -> Iterator[Sequence[UUID]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+def _chunks(ids: Sequence[UUID], size: int = CHUNK) -> Iterator[Sequence[UUID]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 class Dialect(Protocol):
@@ -97,12 +98,16 @@ class PostgresDialect:
 
     def last_event_types(self, ids: Sequence[UUID]) -> dict[UUID, str]:
         """The type of each aggregate's last event, from the primary key's index: no state read."""
+        # One backward step on the primary key per id, whatever the planner's statistics say:
+        # `= ANY(...)` on a young table without them was planned as a parallel sequential scan,
+        # 12x slower (a 100,000-job batch's report waited 3.7 s for this).
         query = sql.SQL(
-            "SELECT DISTINCT ON (originator_id) originator_id, topic FROM {}"
-            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+            "SELECT ids.id, last.topic FROM unnest(%s::uuid[]) AS ids(id) CROSS JOIN LATERAL"
+            " (SELECT topic FROM {} e WHERE e.originator_id = ids.id"
+            " ORDER BY e.originator_version DESC LIMIT 1) AS last"
         ).format(self.events)
         found: dict[UUID, str] = {}
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids, LOOKUP_CHUNK):
             found.update((r[0], r[1].partition(":")[2]) for r in self._rows(query, (list(chunk),)))
         return found
 

@@ -258,7 +258,7 @@ class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands, CanaryComm
         if entry.status is BatchStatus.PROCESSING and entry.tally.all_settled:
             batch: Batch = self.store.get(batch_id, "batch")
             if batch.status is BatchStatus.PROCESSING:
-                batch.start_reporting(entry.tally, now)
+                batch.start_reporting(entry.tally, now, self.view.not_completed(batch_id))
                 self.store.save(batch)  # logged with the append, as every event is
             entry.status = batch.status
         self._forget_if_settled(batch_id)

@@ -122,5 +122,10 @@ class DispatchView:
     def dependents_of(self, job_uuid: UUID) -> list[UUID]:
         return self.dependents.get(job_uuid, [])
 
+    def not_completed(self, batch_id: UUID) -> list[UUID]:
+        """The batch's jobs whose state is not COMPLETED (SKIPPED ones included)."""
+        jobs = self.jobs
+        return [j for j in self.batches[batch_id].job_uuids if jobs[j].status is not JobStatus.COMPLETED]
+
     def jobs_of(self, batch_id: UUID) -> list[UUID]:
         return self.batches[batch_id].job_uuids

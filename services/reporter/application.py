@@ -97,12 +97,18 @@ class Reporter:
         return None
 
     def _jobs(self, batch: Batch) -> dict[str, Job | CompletedJob]:
-        """The batch's jobs as the report needs them. A job whose last event is `JobCompleted` is
-        COMPLETED and says nothing more in a report: known from the primary key's index, without
-        reading its history. Measured on a 10,000-job batch of noop jobs: loading every job was
-        0.6 s, most of the time from the last outcome to the email."""
-        last = self.store.dialect.last_event_types(batch.job_uuids)
-        completed = {job_uuid for job_uuid, kind in last.items() if kind == "JobCompleted"}
+        """The batch's jobs as the report needs them. A COMPLETED job says nothing more in a report
+        than its id and state, so only the others are loaded. Which they are: named by
+        `BatchReportingStarted` (the dispatcher's view had every job's state), or, for an update
+        report, jobs whose last event is not `JobCompleted`, from the primary key's index.
+        Measured: loading every job of a 10,000-job batch was 0.6 s; asking the index about each
+        job of a 100,000-job batch, 0.8 s; neither is on the path of a first report now."""
+        if batch.status is BatchStatus.REPORTING and batch.not_completed is not None:
+            others = set(batch.not_completed)
+            completed = {j for j in batch.job_uuids if j not in others}
+        else:
+            last = self.store.dialect.last_event_types(batch.job_uuids)
+            completed = {job_uuid for job_uuid, kind in last.items() if kind == "JobCompleted"}
         loaded = self.store.get_many([j for j in batch.job_uuids if j not in completed])
         jobs: dict[str, Job | CompletedJob] = {str(k): v for k, v in loaded.items()}
         jobs.update((str(j), CompletedJob(j)) for j in completed)

@@ -78,3 +78,25 @@ def test_an_update_report_goes_out_only_when_a_job_changed(engine: Engine, tmp_p
     assert update["Subject"] == f"Update: batch {BATCH_ID} COMPLETED"
     changed = str(update.get_payload()).split("Changed since the last report:")[1].split("\n\n")[0]
     assert changed.strip() == f"{J2}  COMPLETED  (was FAILED)"
+
+
+def test_reporting_starts_naming_the_jobs_that_did_not_complete(engine: Engine) -> None:
+    failed_batch(engine)
+
+    [started] = [r.event for r in engine.store.history([BATCH_ID]) if type(r.event).__name__ == "BatchReportingStarted"]
+
+    assert started.not_completed == [J2]
+
+
+def test_a_report_of_a_batch_recorded_before_not_completed_existed_looks_at_every_job(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Events stored by an older version have no `not_completed`: the job states come from the store."""
+    failed_batch(engine)
+    batch = engine.store.get(BATCH_ID)
+    batch.not_completed = None  # as replayed from such an event
+
+    jobs = reporter(engine, tmp_path / "mail")._jobs(batch)
+
+    assert {j: job.status.value for j, job in jobs.items()} == {str(J1): "COMPLETED", str(J2): "FAILED"}
+    assert jobs[str(J2)].error is not None and jobs[str(J2)].error.code == "E42"
