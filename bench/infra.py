@@ -294,6 +294,28 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
+def peak_rss_mib(pid: int) -> float:
+    """A process's peak resident memory since it started (VmHWM), in MiB; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def peak_memory(pids: dict[str, int]) -> dict[str, float]:
+    """Peak resident MiB of each named process and of each of its children (`<name>.children`, the largest)."""
+    peaks = {}
+    for name, pid in pids.items():
+        peaks[name] = peak_rss_mib(pid)
+        children = tree_pids(pid)[1:]
+        if children:
+            peaks[f"{name}.children"] = max(peak_rss_mib(p) for p in children)
+    return peaks
+
+
 class CpuMeter:
     """CPU seconds used between `start()` and `stop()` by our processes, the servers, the machine."""
 

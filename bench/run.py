@@ -268,6 +268,7 @@ def run_batchq(
             meter.start()
             run = asyncio.run(drive_batchq(n, amqp_url, database_url, smtp, procs, timeout))
             cpu = meter.stop()
+            memory = infra.peak_memory(pids)
             profiles = {}
             if recorder:
                 for name, path in recorder.stop().items():
@@ -299,6 +300,7 @@ def run_batchq(
         "run": {k: v for k, v in run.items() if k not in ("published_at", "replied_at", "mail_at")},
         "cpu_seconds": cpu,
         "cpu_ms_per_job": cpu_per_job,
+        "peak_rss_mib": memory,
         "exit_codes": codes,
         "logs": str(log_dir),
         "profiles": profiles,
@@ -324,6 +326,7 @@ def print_batchq(r: dict[str, Any]) -> None:
     log(f"  events: {r['events']['total']} ({r['events']['per_job']} per job)")
     log("  CPU ms per job: " + ", ".join(f"{k}={v}" for k, v in r["cpu_ms_per_job"].items())
         + f"  (machine utilisation {r['cpu_seconds']['machine_utilisation']:.0%} of 2 cores)")
+    log("  peak resident memory, MiB: " + ", ".join(f"{k}={v}" for k, v in r["peak_rss_mib"].items()))
     for name, summary in r["profiles"].items():
         print_summary(name, summary)
 

@@ -36,6 +36,11 @@ class Engine:
         self.started = self.app.rebuild()  # what start-up found left undone
         self.heard: list[EventHeading] = []
 
+    def restart(self) -> Effects:
+        """A new dispatcher process on the same store: its view rebuilt from the events."""
+        self.app = Dispatcher(self.store, DispatchView(), lambda: self.now, lambda: 0.5, BackoffPolicy(1.0, 300.0))
+        return self.app.rebuild()
+
     def later(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now

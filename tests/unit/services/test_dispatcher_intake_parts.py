@@ -9,10 +9,8 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import DuplicateJobError
-from domain.retry import BackoffPolicy
 from domain.submission import JobDraft
-from services.dispatcher.application import Dispatcher, Effects
-from services.dispatcher.view import DispatchView
+from services.dispatcher.application import Effects
 from tests.unit.domain.builders import BATCH_ID, draft, job_id
 from tests.unit.services.embedded import HANDLER_ERROR, Engine, dispatched
 
@@ -26,12 +24,6 @@ class Crash(Exception):
 
 def thousand_jobs(**first: object) -> list[JobDraft]:
     return [JobDraft(job_id(0), **first)] + [JobDraft(job_id(n)) for n in range(1, JOBS)]  # type: ignore[arg-type]
-
-
-def restart(engine: Engine) -> Effects:
-    """A new dispatcher process on the same store: its view rebuilt from the events."""
-    engine.app = Dispatcher(engine.store, DispatchView(), lambda: engine.now, lambda: 0.5, BackoffPolicy(1.0, 300.0))
-    return engine.app.rebuild()
 
 
 def test_each_part_is_handed_over_for_dispatch_before_the_next_is_appended(engine: Engine) -> None:
@@ -77,7 +69,7 @@ def test_an_intake_cut_short_by_a_crash_is_finished_by_the_same_submission_again
     with pytest.raises(Crash):
         engine.app.submit(submission, crash_after_first_part)
     assert len(engine.store.existing(job_id(n) for n in range(JOBS))) == 256
-    restarted = restart(engine)
+    restarted = engine.restart()
     for job_uuid in dispatched(restarted):
         engine.run(job_uuid)
     engine.react()
@@ -98,7 +90,7 @@ def test_a_dependent_made_after_its_dependency_failed_is_cancelled(engine: Engin
     jobs = [JobDraft(job_id(n)) for n in range(JOBS - 1)] + [JobDraft(LAST, depends_on=[job_id(0)])]
     with pytest.raises(Crash):
         engine.app.submit(draft(jobs), crash_after_first_part)
-    restart(engine)
+    engine.restart()
     engine.run(job_id(0), error=HANDLER_ERROR)
     engine.react()
 
