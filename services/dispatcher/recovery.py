@@ -3,7 +3,8 @@
 Orphaned: the store says PROCESSING but no connection holds the attempt's lock,
 so its worker died. Stuck: the lock is held (the worker's connection lives) but
 the worker has not beaten for `stuck_after_seconds`. Either way the attempt is
-fenced off in the store, so a late result from it is refused, and re-run.
+fenced off in the store, so a late result from it is refused, and re-run. The
+same scan sends again a job dispatched but never started (`redispatch.py`).
 
 An attempt counts as orphaned only when two scans in a row find it so: a worker
 that records an outcome and releases its lock between our load and our lock check
@@ -20,6 +21,7 @@ from uuid import UUID
 from services.adapters.locks import Locks, silent_for
 from services.adapters.settings import Settings
 from services.dispatcher.application import Dispatcher, Effects
+from services.dispatcher.redispatch import Redispatch
 
 FORGET_AFTER_SECONDS = 300.0
 
@@ -31,8 +33,13 @@ class WorkerScan:
         self.call = call
         self.settings = settings
         self.suspects: set[tuple[UUID, int]] = set()
+        self.redispatch = Redispatch(app, settings.redispatch_seconds)
 
     async def scan(self, now: datetime) -> Effects:
+        effects = await self._scan_workers(now)
+        return effects.merge(await self.call(self.redispatch, now))
+
+    async def _scan_workers(self, now: datetime) -> Effects:
         beats = await self.locks.beats()
         silence = {(job, attempt): silent_for(b, now).total_seconds() for b in beats for job, attempt in b.jobs}
         await self._forget_departed(beats, now)
