@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from contracts import names
 from services.adapters.locks import Locks, silent_for
 from services.adapters.settings import Settings
 from services.dispatcher.application import Dispatcher, Effects
@@ -27,8 +28,16 @@ FORGET_AFTER_SECONDS = 300.0
 
 
 class WorkerScan:
-    def __init__(self, app: Dispatcher, locks: Locks, call: Callable[..., Awaitable[Any]], settings: Settings) -> None:
+    def __init__(
+        self,
+        app: Dispatcher,
+        locks: Locks,
+        call: Callable[..., Awaitable[Any]],
+        settings: Settings,
+        waiting: Callable[[str], Awaitable[int]],
+    ) -> None:
         self.app = app
+        self.waiting = waiting  # messages ready in a queue, by its name
         self.locks = locks
         self.call = call
         self.settings = settings
@@ -37,7 +46,12 @@ class WorkerScan:
 
     async def scan(self, now: datetime) -> Effects:
         effects = await self._scan_workers(now)
-        return effects.merge(await self.call(self.redispatch, now))
+        due = await self.call(self.redispatch.due, now)
+        lost = []
+        for pool, job_uuids in due.items():
+            if not await self.waiting(names.job_queue(pool)):  # else a backlog: waiting their turn, not lost
+                lost.extend(job_uuids)
+        return effects.merge(await self.call(self.redispatch.send, lost, now)) if lost else effects
 
     async def _scan_workers(self, now: datetime) -> Effects:
         beats = await self.locks.beats()

@@ -8,10 +8,13 @@ Nothing else sends a PENDING job again, so it would wait for ever. A second copy
 harmless: a worker claims a job at its expected version, so of two copies one starts it
 and the other finds it claimed and is dropped.
 
-The view hears outcomes, not `JobStarted`, so a job it shows PENDING may be running: the
-candidates are loaded before anything is sent, and one found running is taken into the
-view, which ends its watch. The wait doubles after every re-send, so a long backlog (jobs
-waiting their turn in the queue, not lost) costs a few copies per job, not one per scan.
+A job not started may just be waiting its turn: while its pool's queue still holds
+messages ready for delivery, none of that pool's jobs is sent again (the recovery scan
+asks the broker); once the queue has emptied, one still not started is lost. The view
+hears outcomes, not `JobStarted`, so a job it shows PENDING may be running: candidates
+are loaded before anything is sent, and one found running is taken into the view, which
+ends its watch. The wait doubles after every re-send, so jobs held unacknowledged by a
+busy worker (its prefetch) cost a few copies each at most, not one per scan.
 """
 
 from __future__ import annotations
@@ -48,39 +51,8 @@ class Redispatch:
         self.watches: dict[UUID, Watch] = {}
         self.view = app.view
 
-    def __call__(self, now: datetime) -> Effects:
-        due = self._due(now)
-        if not due:
-            return Effects()
-        if self._paused():  # the workers pass every message back meanwhile: nothing is lost
-            for job_uuid in due:
-                self._postpone(job_uuid, now)
-            return Effects()
-        effects = Effects()
-        jobs = self.app.store.get_many(due)
-        for job_uuid in due:
-            job = jobs.get(job_uuid)
-            if job is None or job.status is not JobStatus.PENDING:
-                if job is not None:
-                    self.app.view.track(job)  # running: the view moves on, and the watch ends with it
-                continue
-            sent = self.app.retry_due(job_uuid)  # dispatches it only if it is ready and out of backoff
-            if any(d.job_uuid == job_uuid for d in sent.dispatch):
-                waited = self.watches[job_uuid].wait
-                log.warning(
-                    "job_redispatched",
-                    job_uuid=str(job_uuid),
-                    batch_id=str(job.batch_id),
-                    attempt=job.attempts + 1,
-                    waited_seconds=round(waited, 1),
-                    trace_id=job.trace_id,
-                )
-            effects.merge(sent)
-            self._postpone(job_uuid, now)
-        return effects
-
-    def _due(self, now: datetime) -> list[UUID]:
-        """The jobs the view has shown PENDING and dispatchable, at one version, for longer than their wait.
+    def due(self, now: datetime) -> dict[str, list[UUID]]:
+        """The jobs the view has shown PENDING and dispatchable, at one version, for longer than their wait; by pool.
 
         A job waiting for a dependency or a retry backoff is dispatched when that ends, at the
         same version: its watch starts afresh on every scan until then.
@@ -88,7 +60,8 @@ class Redispatch:
         view, pending = self.app.view, set()
         if view is not self.view:  # rebuilt (leading again): it dispatched every waiting job itself
             self.view, self.watches = view, {}
-        due: list[UUID] = []
+        due: dict[str, list[UUID]] = {}
+        count = 0
         for batch in view.batches.values():
             if not batch.tally.counts[JobStatus.PENDING]:
                 continue
@@ -105,11 +78,42 @@ class Redispatch:
                     self.watches[job_uuid] = Watch(entry.version, now + timedelta(seconds=self.after), self.after)
                 elif held:
                     watch.due = now + timedelta(seconds=self.after)
-                elif watch.due <= now and len(due) < MOST_PER_SCAN:
-                    due.append(job_uuid)
+                elif watch.due <= now and count < MOST_PER_SCAN:
+                    due.setdefault(entry.pool, []).append(job_uuid)
+                    count += 1
         for job_uuid in self.watches.keys() - pending:
             del self.watches[job_uuid]
         return due
+
+    def send(self, due: list[UUID], now: datetime) -> Effects:
+        """Dispatch again those still PENDING and dispatchable; the others' watches end or wait longer."""
+        if not due:
+            return Effects()
+        if self._paused():  # the workers pass every message back meanwhile: nothing is lost
+            for job_uuid in due:
+                self._postpone(job_uuid, now)
+            return Effects()
+        effects = Effects()
+        jobs = self.app.store.get_many(due)
+        for job_uuid in due:
+            job = jobs.get(job_uuid)
+            if job is None or job.status is not JobStatus.PENDING:
+                if job is not None:
+                    self.app.view.track(job)  # running: the view moves on, and the watch ends with it
+                continue
+            sent = self.app.retry_due(job_uuid)  # dispatches it only if it is ready and out of backoff
+            if any(d.job_uuid == job_uuid for d in sent.dispatch):
+                log.warning(
+                    "job_redispatched",
+                    job_uuid=str(job_uuid),
+                    batch_id=str(job.batch_id),
+                    attempt=job.attempts + 1,
+                    waited_seconds=round(self.watches[job_uuid].wait, 1),
+                    trace_id=job.trace_id,
+                )
+            effects.merge(sent)
+            self._postpone(job_uuid, now)
+        return effects
 
     def _postpone(self, job_uuid: UUID, now: datetime) -> None:
         watch = self.watches[job_uuid]
