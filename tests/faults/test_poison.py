@@ -25,9 +25,8 @@ from tests.e2e.broker import publish_raw, request, wait_for_dead_letters
 from tests.e2e.cli import Cli, count_per_aggregate, job, new_id, submission, summary
 from tests.e2e.mail import reports_for
 from tests.e2e.processes import Processes
-from tests.faults.checker import check
 from tests.faults.private_servers import PrivatePostgres, PrivateRabbit
-from tests.faults.verdict import report, settled_and_sound
+from tests.faults.verdict import judged, report, settled_and_sound
 from tests.threaded_servers import SmtpServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
@@ -111,8 +110,7 @@ def test_poison_is_dead_lettered_or_abandoned_and_costs_the_good_jobs_little(
     assert len(rejected) == BAD_MESSAGES, f"{len(rejected)} rejections of {BAD_MESSAGES} bad messages"
 
     smtp_server.wait_for(2, timeout=30)
-    history = check(events, smtp_server.messages)
-    history.assert_sound()
+    history = judged(cli, events, smtp_server)
     emails = len({str(m["Message-ID"]) for m in reports_for(smtp_server.messages, doc["batch_id"])})
     assert emails == 1
     poison_p99 = p99(v for u, v in latencies(events).items() if u not in failing_ids)
