@@ -13,6 +13,7 @@ looks orphaned once, never twice (its job is no longer PROCESSING).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -20,11 +21,15 @@ from uuid import UUID
 
 from contracts import names
 from services.adapters.locks import Locks, silent_for
+from services.adapters.logging import get_logger
 from services.adapters.settings import Settings
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.redispatch import Redispatch
 
+log = get_logger("batchq.dispatcher")
+
 FORGET_AFTER_SECONDS = 300.0
+BROKER_TIMEOUT_SECONDS = 5.0
 
 
 class WorkerScan:
@@ -47,11 +52,16 @@ class WorkerScan:
     async def scan(self, now: datetime) -> Effects:
         effects = await self._scan_workers(now)
         due = await self.call(self.redispatch.due, now)
-        lost = []
-        for pool, job_uuids in due.items():
-            if not await self.waiting(names.job_queue(pool)):  # else a backlog: waiting their turn, not lost
-                lost.extend(job_uuids)
+        lost = [job for pool, jobs in due.items() if not await self._backlog(pool) for job in jobs]
         return effects.merge(await self.call(self.redispatch.send, lost, now)) if lost else effects
+
+    async def _backlog(self, pool: str) -> bool:
+        """Whether the pool's queue still holds messages: its jobs are then waiting their turn, not lost."""
+        try:
+            return await asyncio.wait_for(self.waiting(names.job_queue(pool)), BROKER_TIMEOUT_SECONDS) > 0
+        except Exception as error:  # the broker cannot say now: ask again next scan, and let the rest of it be done
+            log.warning("queue_depth_unknown", pool=pool, reason=repr(error)[:200])
+            return True
 
     async def _scan_workers(self, now: datetime) -> Effects:
         beats = await self.locks.beats()
