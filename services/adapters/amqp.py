@@ -13,9 +13,7 @@ is an `AMQPError`, the one kind of broker failure callers handle.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
@@ -25,7 +23,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, Abstrac
 from contracts import names
 from services.adapters.addresses import redact
 from services.adapters.bus import Delivery, Handler, Message, Outcome, Verdict
-from services.adapters.logging import get_logger
+from services.adapters.logging import get_logger, silenced
 from services.adapters.settings import principal_of
 from services.adapters.setup_errors import SetupError
 from services.adapters.topology import OBSOLETE_QUEUES, exchange_arguments, queue_arguments, queues
@@ -52,7 +50,6 @@ def _properties(message: Message, principal: str) -> aiormq.spec.Basic.Propertie
     )
 
 
-
 def _delivery(queue: str, incoming: AbstractIncomingMessage) -> Delivery:
     """What a handler sees of a message: its `user_id` too, the publisher RabbitMQ vouches for."""
     return Delivery(
@@ -65,19 +62,6 @@ def _delivery(queue: str, incoming: AbstractIncomingMessage) -> Delivery:
         user_id=incoming.user_id,
         redelivered=bool(incoming.redelivered),
     )
-
-
-@contextlib.contextmanager
-def _libraries_silenced() -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in ("aio_pika", "aiormq")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _log_return(_channel: object, message: AbstractIncomingMessage) -> None:
@@ -98,7 +82,7 @@ class AmqpBus:
 
     async def connect(self) -> None:
         try:
-            with _libraries_silenced():  # a failed first connect is reported in our one line
+            with silenced("aio_pika", "aiormq"):  # a failed first connect is reported in our one line
                 self.connection = await aio_pika.connect_robust(self.url, timeout=10)
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
             raise BrokerUnavailableError(redact(self.url), error or type(error).__name__) from None
@@ -286,6 +270,12 @@ class AmqpBus:
             )
             await self.publish(names.REJECTED_EXCHANGE, dead)
             await incoming.ack()
+
+    async def waiting(self, queue: str) -> int:
+        assert self.connection is not None  # a channel of its own: a missing queue closes only that one
+        async with self.connection.channel(publisher_confirms=False) as channel:
+            declared = await channel.declare_queue(queue, passive=True)
+            return int(declared.declaration_result.message_count or 0)
 
     async def stop_consuming(self, queue: str) -> None:
         entry = self.consumers.pop(queue, None)

@@ -90,4 +90,7 @@ class Bus(Protocol):
 
     async def stop_consuming(self, queue: str) -> None: ...
 
+    async def waiting(self, queue: str) -> int:
+        """How many messages `queue` holds ready for delivery (not those delivered and unacknowledged)."""
+
     async def close(self) -> None: ...

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 
 import orjson
 import structlog
@@ -55,3 +57,17 @@ def configure(level: str = "info", *, json: bool = True, quiet_libraries: bool =
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def silenced(*names: str) -> Iterator[None]:
+    """Libraries' own loggers quiet for a moment (a failure they would log is reported in our one line)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -148,6 +148,9 @@ class MemoryBus:
             rejected = Message(names.rejected_queue(delivery.queue), delivery.body, headers)
             await self.publish(names.REJECTED_EXCHANGE, rejected)
 
+    async def waiting(self, queue: str) -> int:
+        return self.queues[queue].qsize() if queue in self.queues else 0
+
     async def stop_consuming(self, queue: str) -> None:
         for task in self.consumers.pop(queue, []):
             task.cancel()

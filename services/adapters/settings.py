@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = 2.0
     stuck_after_seconds: float = 60.0
     scan_seconds: float = 2.0
+    # A PENDING job dispatched this long ago and still not started is sent again (its message was lost).
+    redispatch_seconds: float = 30.0
     retention_sweep_seconds: float = 60.0  # how often the dispatcher erases batches past their retention
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 300.0

@@ -84,7 +84,7 @@ class DispatcherService:
         self.app = Dispatcher(store, DispatchView(), utcnow, random.random, backoff)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="dispatcher")
         self.relay = relay
-        self.scan = WorkerScan(self.app, locks, self._call, settings)
+        self.scan = WorkerScan(self.app, locks, self._call, settings, bus.waiting)
         self.stopping = asyncio.Event()
         self.leading = asyncio.Event()
         self.succession: asyncio.Task[None] | None = None

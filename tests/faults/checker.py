@@ -12,7 +12,9 @@ its figures; `History.assert_sound()` is what a test calls.
 - positions not strictly increasing;
 - torn aggregates: a job's or batch's versions not 1, 2, 3, ... (an append half made, or lost);
 - more than one distinct email per report (same `Message-ID`, other content), or
-  a recorded `BatchReported` that sent mail with no email for it.
+  a recorded `BatchReported` that sent mail with no email for it;
+- the read model saying otherwise than the replayed aggregates (`read_model`, filled by
+  `tests/faults/read_model.py`, which needs the database: `verdict.py` runs it).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class History:
     reports: int = 0
     extra_emails: list[str] = field(default_factory=list)
     missing_emails: list[str] = field(default_factory=list)
+    read_model: list[str] = field(default_factory=list)  # where the projection and the replay differ
 
     @property
     def figures(self) -> dict[str, int]:
@@ -70,6 +73,7 @@ class History:
             "reports": self.reports,
             "extra_emails": len(self.extra_emails),
             "missing_emails": len(self.missing_emails),
+            "read_model_differs": len(self.read_model),
         }
 
     def assert_sound(self) -> None:

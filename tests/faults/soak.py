@@ -37,6 +37,7 @@ from tests.e2e.outages import drop_database_connections
 from tests.e2e.processes import Processes
 from tests.faults.checker import FENCING_CODES, check
 from tests.faults.private_servers import PrivatePostgres, PrivateRabbit
+from tests.faults.read_model import read_model_differences
 from tests.servers import with_path
 from tests.threaded_servers import SmtpServer
 
@@ -155,6 +156,9 @@ def soak(stack: Stack, jobs: int, faults: int, rng: random.Random) -> dict[str, 
     events = stack.cli.events()
     mails = stack.smtp.messages
     history = check(events, mails)
+    history.read_model = read_model_differences(
+        stack.cli.env["BATCHQ_DATABASE_URL"], stack.cli.env.get("BATCHQ_DATABASE_SCHEMA", "public")
+    )
     completions = Counter(e["aggregate_id"] for e in events if e["type"] == "JobCompleted")
     emails = [len({str(m["Message-ID"]) for m in reports_for(mails, b)}) for b in batches]
     fenced = sum(1 for e in events if e["type"] == "JobFailed" and e["data"]["error"]["code"] in FENCING_CODES)
@@ -173,6 +177,7 @@ def soak(stack: Stack, jobs: int, faults: int, rng: random.Random) -> dict[str, 
 
 def sound(figures: dict[str, Any]) -> bool:
     bad = ("lost", "duplicated", "illegal", "disordered", "torn", "extra_emails", "missing_emails")
+    bad += ("read_model_differs",)
     return (
         not any(figures[k] for k in bad)
         and not figures["unfinished_batches"]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.faults.checker import check
+from tests.faults.read_model import differences
 
 JOB = "11111111-1111-1111-1111-111111111111"
 BATCH = "22222222-2222-2222-2222-222222222222"
@@ -85,3 +86,40 @@ def test_a_sound_history_has_no_faults() -> None:
 )
 def test_each_fault_is_found(events: list[dict[str, Any]], mails: list[EmailMessage], figure: str) -> None:
     assert check(events, mails).figures[figure] >= 1
+
+
+# -- replaying every aggregate equals the read model (tests/faults/read_model.py) -------
+
+REPLAYED = {BATCH: {"status": "COMPLETED"}, JOB: {"status": "COMPLETED", "attempts": 2}}
+
+
+def test_a_read_model_that_agrees_with_the_replay_has_no_differences() -> None:
+    assert differences(REPLAYED, {BATCH: {"status": "COMPLETED"}, JOB: {"status": "COMPLETED", "attempts": 2}}) == []
+
+
+@pytest.mark.parametrize(
+    ("projected", "found"),
+    [
+        (
+            {BATCH: {"status": "COMPLETED"}, JOB: {"status": "PROCESSING", "attempts": 2}},
+            f"{JOB}: status 'COMPLETED' replayed, 'PROCESSING' in the read model",
+        ),
+        (
+            {BATCH: {"status": "COMPLETED"}, JOB: {"status": "COMPLETED", "attempts": 1}},
+            f"{JOB}: attempts 2 replayed, 1 in the read model",
+        ),
+        ({JOB: {"status": "COMPLETED", "attempts": 2}}, f"{BATCH}: no read-model row"),
+        (
+            {**REPLAYED, "33333333-3333-3333-3333-333333333333": {"status": "PENDING"}},
+            "33333333-3333-3333-3333-333333333333: a read-model row with no aggregate",
+        ),
+    ],
+    ids=["status", "attempts", "missing-row", "stray-row"],
+)
+def test_a_read_model_that_differs_from_the_replay_is_found(projected: dict[str, Any], found: str) -> None:
+    assert differences(REPLAYED, projected) == [found]
+    history = check(SOUND)
+    history.read_model = differences(REPLAYED, projected)
+    assert history.figures["read_model_differs"] == 1
+    with pytest.raises(AssertionError, match="read_model_differs"):
+        history.assert_sound()
