@@ -5,7 +5,7 @@ test controls (`tests/faults/tcp_proxy.py`); `worker-2`, the dispatcher and the
 reporter connect to PostgreSQL directly, and every service reaches RabbitMQ directly.
 Mid-batch the proxy first aborts every database connection of `worker-1` at once
 (reset: its store's pool and its job locks' sessions), and once `worker-1` completes
-jobs again, it partitions it from PostgreSQL for 15 s (blackhole: the sockets stay open
+jobs again, it partitions it from PostgreSQL for 30 s (blackhole: the sockets stay open
 and silent, new connections are accepted but not carried on).
 
 A reset ends the sessions holding `worker-1`'s job locks, so its running attempts are
@@ -36,7 +36,7 @@ from tests.threaded_servers import SmtpServer
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 
-BLACKHOLE_SECONDS = 15
+BLACKHOLE_SECONDS = 30
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def database_proxy(private_postgres: PrivatePostgres) -> Iterator[TcpProxy]:
         yield proxy
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 @pytest.mark.batchq_env(BATCHQ_WORKER_CONCURRENCY="4", BATCHQ_STUCK_AFTER_SECONDS="5", BATCHQ_REDISPATCH_SECONDS="10")
 def test_a_workers_database_connection_reset_then_blackholed_mid_batch(
     private_rabbitmq: PrivateRabbit,
