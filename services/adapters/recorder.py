@@ -15,12 +15,26 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+import psycopg
+from eventsourcing.persistence import IntegrityError, InterfaceError, InternalError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
 APPEND_ATTEMPTS = 10
 RETRY_WAIT_SECONDS = 0.2
+
+
+def connection_lost(error: Exception) -> bool:
+    """Whether an append failed because its session was lost, so that trying it again is safe.
+
+    Besides a broken connection, the server ends a session that sat idle inside a transaction
+    past `idle_in_transaction_session_timeout` (SQLSTATE 25P03, an "internal" error to psycopg):
+    a process paused mid-append meets it when it resumes. That transaction never committed.
+    Found by the fault tests: a worker's outcome append died of it, and its jobs stayed PROCESSING.
+    """
+    if isinstance(error, InternalError):
+        return isinstance(error.__cause__, psycopg.errors.IdleInTransactionSessionTimeout)
+    return isinstance(error, (InterfaceError, OperationalError))
 
 
 class BatchqPostgresRecorder(PostgresApplicationRecorder):
@@ -36,8 +50,8 @@ class BatchqPostgresRecorder(PostgresApplicationRecorder):
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
                 return self._insert_once(stored_events, **kwargs)
-            except (InterfaceError, OperationalError):
-                if attempt == APPEND_ATTEMPTS:
+            except (InterfaceError, OperationalError, InternalError) as error:
+                if attempt == APPEND_ATTEMPTS or not connection_lost(error):
                     raise
                 retried = True
                 time.sleep(RETRY_WAIT_SECONDS)

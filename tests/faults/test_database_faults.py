@@ -101,13 +101,7 @@ def session(database_url: str, pid: int) -> tuple[object, ...] | None:
         ).fetchone()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="in 1 CI run (stop 19) the stalled session was cut off and the jobs ran, but the dispatcher"
-    " logged nothing more and never started reporting within the test's 90 s; not yet explained"
-    " (6/6 and 1/1 passes in isolation)",
-)
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)  # its private servers start inside it: 65-86 s on a busy 2-core machine
 @pytest.mark.batchq_env(BATCHQ_WORKER_CONCURRENCY="8")
 def test_a_writer_stalled_inside_the_table_lock_is_cut_off_and_its_jobs_recovered(
     migrated: Cli, processes: Processes, cli: Cli, database_url: str, smtp_server: SmtpServer
