@@ -100,6 +100,10 @@ class Redispatch:
             if job is None or job.status is not JobStatus.PENDING:
                 if job is not None:
                     self.app.view.track(job)  # running: the view moves on, and the watch ends with it
+                if job is not None and job.status is JobStatus.PROCESSING:
+                    # Still running once its queue has emptied: the scan checks its lock from now on,
+                    # so an attempt no heartbeat lists (its worker lost its outcome) is fenced too.
+                    self.app.unaccounted.add((job.id, job.attempts))
                 continue
             sent = self.app.retry_due(job_uuid)  # dispatches it only if it is ready and out of backoff
             if any(d.job_uuid == job_uuid for d in sent.dispatch):

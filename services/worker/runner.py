@@ -97,6 +97,8 @@ class Runner:
                 log.warning("late_result_refused", **self._log_context(job))
             elif isinstance(outcome, Completed):
                 self.completed += 1  # JobStarted, JobCompleted, JobFailed are logged with their appends
+        except Exception:  # the store refused the outcome: the lock goes, and the dispatcher fences the attempt
+            log.exception("outcome_not_recorded", **self._log_context(job))
         finally:
             self.claims.pop(claim.key, None)
             try:

@@ -77,6 +77,8 @@ def test_a_job_that_started_is_not_sent_again(engine: Engine, scan: Scan) -> Non
 
     assert dispatched(scan(engine.later(AFTER + 1))) == []
     assert dispatched(scan(engine.later(100 * AFTER))) == []
+    # From now on the recovery scan checks the attempt's lock, whether a heartbeat lists it or not.
+    assert (J1, 1) in engine.app.unaccounted
 
 
 def test_a_dependent_released_long_after_its_dispatch_is_not_sent_twice(engine: Engine, scan: Scan) -> None:
