@@ -77,7 +77,8 @@ def test_an_erased_depositor_leaves_no_plaintext_and_every_history_still_replays
         cli.wait_for_batch(doc["batch_id"], "FAILED")
     smtp_server.wait_for(2)
     before = cli.events(batch_id=done["batch_id"])[-1]["occurred_at"]
-    running = gone.batch([job("sleep", params={"seconds": 1.5, "note": gone.marker}) for _ in range(6)])
+    # Long enough that the erasure lands while they run, on a slow machine too (1.5 s raced the CLI once).
+    running = gone.batch([job("sleep", params={"seconds": 6, "note": gone.marker}) for _ in range(6)])
     cli.submit(running)
     cli.wait_for_events(lambda es: any(e["type"] == "JobStarted" for e in es), batch_id=running["batch_id"])
 
