@@ -135,9 +135,7 @@ class Intake(Part):
         """Turn a failed append into DUPLICATE_BATCH / DUPLICATE_JOB when that is what it was."""
         if self.store.get_many([draft.batch_id]):
             return  # the loop sees the batch now and answers as a resubmission
-        taken = self.store.existing(j.job_uuid for j in draft.jobs)
-        if taken:
-            raise DuplicateJobError(min(taken, key=str))
+        self._check_new_jobs(draft)
 
     def _resubmitted(self, batch: Batch, draft: BatchDraft, emit: OnPart) -> dict[str, Any]:
         if batch.fingerprint != draft.fingerprint:
