@@ -8,13 +8,14 @@ the report is built from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.base import BatchqAggregate, BatchqCreated, BatchqEvent, pinned
 from domain.errors import IllegalTransitionError
+from domain.job_ids import JobIds
 from domain.reporting import ReportPlan, changed_jobs, outcome_of
 from domain.states import BatchStatus
 from domain.tally import JobTally
@@ -22,12 +23,19 @@ from domain.tally import JobTally
 
 @pinned
 class BatchSubmitted(BatchqCreated):
+    """Version 2 holds `job_uuids` as one `JobIds` string (a version 1 event, a list, is converted on read)."""
+
+    class_version = 2
     depositor_email: str
     tags: dict[str, Any]
     fingerprint: str
-    job_uuids: list[UUID]
+    job_uuids: JobIds
     pool: str
     retention_days: float | None = None  # `tags.retention_days`, kept in clear so retention needs no key
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["job_uuids"] = JobIds.of(state["job_uuids"])
 
     def apply(self, batch: Batch) -> None:
         super().apply(batch)
@@ -133,7 +141,7 @@ class Batch(BatchqAggregate):
         depositor_email: str
         tags: dict[str, Any]
         fingerprint: str
-        job_uuids: list[UUID]
+        job_uuids: JobIds
         pool: str
         status: BatchStatus
         reports: list[dict[str, Any]]
@@ -218,7 +226,7 @@ def submit_batch(
     user_id: str,
     trace_id: str,
     depositor_email: str,
-    job_uuids: list[UUID],
+    job_uuids: Iterable[UUID],
     fingerprint: str,
     now: datetime,
     tags: dict[str, Any] | None = None,
@@ -236,7 +244,7 @@ def submit_batch(
         depositor_email=depositor_email,
         tags=tags or {},
         fingerprint=fingerprint,
-        job_uuids=list(job_uuids),
+        job_uuids=JobIds.of(job_uuids),
         pool=pool,
         retention_days=retention_days,
     )

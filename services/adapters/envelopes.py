@@ -20,8 +20,10 @@ from eventsourcing.utils import resolve_topic
 
 from contracts import names
 from contracts.base import SCHEMA_VERSION
+from domain.job_ids import JobIds
 from services.adapters.logging import get_logger
 from services.adapters.sealing import Sealer
+from services.adapters.transcodings import JOB_IDS
 
 log = get_logger("batchq.envelopes")
 
@@ -35,6 +37,7 @@ _ENVELOPE_FIELDS = frozenset(
         "user_id",
         "trace_id",
         "batch_id",
+        "class_version",  # the store's own record of an event's shape; the wire has `schema_version`
     }
 )
 
@@ -125,6 +128,8 @@ def _plain(value: Any) -> Any:
                 return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
             if kind == "datetime_iso":
                 return occurred_at(datetime.fromisoformat(data))
+            if kind == JOB_IDS:
+                return list(JobIds(data).strings())
             return _plain(data)
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -139,6 +144,8 @@ def dumps(value: Any) -> bytes:
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return occurred_at(value)
+    if isinstance(value, JobIds):
+        return list(value.strings())
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 

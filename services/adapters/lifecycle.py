@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -47,6 +48,19 @@ async def serve(service: Service, stopping: asyncio.Event | None = None) -> None
         await service.stop()
 
 
+# Young objects collected after 50,000 allocations instead of Python's 700. A service builds
+# large structures in one go (a 100,000-job submission: 100,000 models and drafts), and with
+# the default the collector ran so often over them that it was more than half the time:
+# decoding such a submission took 0.6 s instead of 0.23, making its drafts 0.31 s instead
+# of 0.12. batchq's own objects rarely form cycles; those that do are still collected.
+GC_THRESHOLD = (50_000, 20, 10)
+
+
+def tune_garbage_collector() -> None:
+    """What every batchq service process does first (`run_service`, the relay's `main`)."""
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 def run_service(build: Callable[[Settings], Service], settings: Settings | None = None, *, name: str = "") -> int:
     """A service's whole life as a process: build it from the environment, serve it, exit status.
 
@@ -57,6 +71,7 @@ def run_service(build: Callable[[Settings], Service], settings: Settings | None 
     """
     from services.adapters.metrics import with_metrics  # prometheus-client: only in a serving process
 
+    tune_garbage_collector()
     settings = settings or Settings.from_env()
     configure(settings.log_level)
     try:

@@ -35,6 +35,7 @@ from services.adapters.sealing import Sealer
 from services.adapters.sealing_mapper import SealingMapper
 from services.adapters.setup_errors import SetupError
 from services.adapters.sql import Dialect, PostgresDialect, SqliteDialect
+from services.adapters.transcodings import register_batchq_transcodings
 
 APPLICATION_NAME = "batchq"
 
@@ -98,6 +99,10 @@ class BatchqApplication(Application):
         """Events with their personal fields sealed per depositor (the key table is attached by `EventStore`)."""
         self.sealer = Sealer(KeyRing(Unattached(), lambda: datetime.now(UTC)))
         return SealingMapper(self.construct_transcoder(), self.sealer)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_batchq_transcodings(transcoder)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = super().construct_transcoder()
@@ -206,7 +211,8 @@ class EventStore:
 
     def existing(self, aggregate_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these aggregates exist, from the primary key's index: nothing is rebuilt."""
-        return set(self.dialect.last_event_types(list(aggregate_ids)))
+        ids = aggregate_ids if isinstance(aggregate_ids, Sequence) else list(aggregate_ids)
+        return set(self.dialect.last_event_types(ids))
 
     def history(self, aggregate_ids: Iterable[UUID], until: datetime | None = None) -> list[Recorded]:
         """Every event of these aggregates in store order, optionally up to a time."""

@@ -17,16 +17,19 @@ def to_draft(submission: Submission, jobs: list[JobSpec], fingerprint: str) -> B
         depositor_email=submission.depositor_email,
         fingerprint=fingerprint,
         tags=submission.tags.model_dump(mode="json"),
-        jobs=[
-            JobDraft(
-                job_uuid=spec.job_uuid,
-                handler=spec.handler,
-                params=dict(spec.params),
-                payload_url=str(spec.payload_url) if spec.payload_url else None,
-                depends_on=list(spec.depends_on),
-                max_attempts=spec.max_attempts,
-                item=spec.item.model_dump() if spec.item else None,
-            )
-            for spec in jobs
-        ],
+        jobs=[_job_draft(spec) for spec in jobs],
+    )
+
+
+def _job_draft(spec: JobSpec) -> JobDraft:
+    # Positional, and empty params and dependencies not copied: this runs once per job of
+    # the submission before its first job can start (100,000 jobs: 0.33 s keyword-built).
+    return JobDraft(
+        spec.job_uuid,
+        spec.handler,
+        dict(spec.params) if spec.params else {},
+        str(spec.payload_url) if spec.payload_url else None,
+        list(spec.depends_on) if spec.depends_on else [],
+        spec.max_attempts,
+        spec.item.model_dump() if spec.item else None,
     )

@@ -12,6 +12,7 @@ import os
 import signal
 
 from services.adapters.amqp import AmqpBus
+from services.adapters.lifecycle import tune_garbage_collector
 from services.adapters.locks import RELAY_KEY, PostgresLocks
 from services.adapters.logging import configure, get_logger
 from services.adapters.settings import Settings
@@ -64,6 +65,7 @@ async def serve_relay(settings: Settings) -> None:
 
 
 def main() -> int:
+    tune_garbage_collector()
     settings = Settings.from_env()
     configure(settings.log_level)
     asyncio.run(serve_relay(settings))

@@ -19,7 +19,7 @@ from domain.states import JobStatus
 
 
 class ReportedJob(Protocol):
-    """What a report reads of a job: a `Job`, or the reporter's `CompletedJob` stand-in."""
+    """What a report reads of a job (a `Job`; a COMPLETED job need not be loaded, see `render`)."""
 
     @property
     def id(self) -> UUID: ...
@@ -61,11 +61,25 @@ def render(
     ]
     if plan.kind == "update":
         lines.append(CHANGED_HEADING)
-        lines += [f"{_line(jobs[j])}  (was {batch.last_reported.get(j, 'not reported')})" for j in plan.changed]
+        lines += [
+            f"{_line_of(j, plan.job_states[j], jobs)}  (was {batch.last_reported.get(j, 'not reported')})"
+            for j in plan.changed
+        ]
         lines.append("")
-    lines += ["Every job, in manifest order:", *(_line(jobs[str(j)]) for j in batch.job_uuids if str(j) in jobs)]
+    lines.append("Every job, in manifest order:")
+    states = plan.job_states
+    for job_uuid in batch.job_uuids.strings():  # ids as text: a 100,000-job report makes no object per job
+        state = states.get(job_uuid)
+        if state is not None:
+            lines.append(_line_of(job_uuid, state, jobs))
     msg.set_content("\n".join(lines) + "\n")
     return msg
+
+
+def _line_of(job_uuid: str, state: str, jobs: Mapping[str, ReportedJob]) -> str:
+    """A job's line; a job that was not loaded (a COMPLETED one, see `Reporter._jobs`) by its id and state."""
+    job = jobs.get(job_uuid)
+    return _line(job) if job is not None else f"  {job_uuid}  {state}"
 
 
 def _line(job: ReportedJob) -> str:

@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from domain.base import EVENT_CLASSES, fold
+from domain.job_ids import JobIds
 from services.adapters.store import EventStore
 from tests.corpus.generate import CORPUS, missing_types
 
@@ -74,3 +75,14 @@ def test_sealed_shapes_load_without_their_keys_as_erased(store: EventStore) -> N
     assert sealed["batchq:BatchSubmitted"].depositor_email == "[erased]"
     assert sealed["batchq:JobStarted"].user_id == "[erased]"
     assert sealed["batchq:JobStarted"].pool == "default"  # what is in clear stays readable
+
+
+def test_batch_submitted_names_its_jobs_alike_in_both_versions(store: EventStore) -> None:
+    submitted = [r for r in RECORDS if r["topic"] == "batchq:BatchSubmitted" and r["originator_id"].startswith("6f1e")]
+    first, newest = submitted[0], submitted[-1]
+    listed, packed = decoded(store, first), decoded(store, newest)
+
+    assert "job_ids_hex" not in orjson.dumps(first["state"]).decode()  # version 1: a list of ids
+    assert newest["state"]["class_version"] == 2
+    assert isinstance(listed.job_uuids, JobIds) and isinstance(packed.job_uuids, JobIds)
+    assert listed.job_uuids == packed.job_uuids == [UUID(int=n) for n in (1, 2, 3)]

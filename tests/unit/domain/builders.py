@@ -11,11 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import JSONTranscoder
 
 from domain.job import Job, JobError, submit_job
 from domain.states import JobStatus
 from domain.submission import BatchDraft, JobDraft
+from services.adapters.transcodings import register_batchq_transcodings
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 BATCH_ID = UUID("6f1e0c1a-4a55-4d0f-9c2e-2f7f3b1c9a10")
@@ -82,3 +85,14 @@ def job_in(status: JobStatus, *, max_attempts: int = 1) -> Job:
 def new_events(aggregate: Aggregate) -> list[str]:
     """Then: the names of the events recorded since the last look (and forget them)."""
     return [type(event).__name__ for event in aggregate.collect_events()]
+
+
+class InMemoryApplication(Application):
+    """An `eventsourcing` application in memory that transcodes events as the store does."""
+
+    def __init__(self) -> None:
+        super().__init__(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_batchq_transcodings(transcoder)

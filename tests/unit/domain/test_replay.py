@@ -8,7 +8,6 @@ rebuilt aggregate equals the original and every stored topic is `batchq:<Event>`
 
 from __future__ import annotations
 
-from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 from domain.batch import Batch
@@ -18,7 +17,7 @@ from domain.queue import create_queue
 from domain.states import BatchStatus
 from domain.submission import ItemOwner, JobDraft, create_batch
 from domain.tally import JobTally
-from tests.unit.domain.builders import HANDLER_ERROR, TENANT, at, draft, job_id
+from tests.unit.domain.builders import HANDLER_ERROR, TENANT, InMemoryApplication, at, draft, job_id
 
 ITEM = {"key": "release-42", "version": 2, "target": "retailer-x"}
 DONE_ITEM = {"key": "release-41", "version": 1, "target": "retailer-x"}
@@ -97,7 +96,7 @@ def busy_history() -> list[Aggregate]:
 
 
 def test_replaying_saved_events_rebuilds_equal_aggregates() -> None:
-    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = InMemoryApplication()
     aggregates = busy_history()
 
     app.save(*aggregates)
@@ -109,7 +108,7 @@ def test_replaying_saved_events_rebuilds_equal_aggregates() -> None:
 
 
 def test_replay_up_to_a_version_rebuilds_the_batch_as_it_was() -> None:
-    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = InMemoryApplication()
     aggregates = busy_history()
     batch = aggregates[0]
     app.save(*aggregates)
@@ -122,7 +121,7 @@ def test_replay_up_to_a_version_rebuilds_the_batch_as_it_was() -> None:
 
 
 def test_every_stored_topic_is_pinned_under_batchq() -> None:
-    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = InMemoryApplication()
     app.save(*busy_history())
 
     topics = {n.topic for n in app.recorder.select_notifications(start=1, limit=10_000)}

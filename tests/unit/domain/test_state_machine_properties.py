@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -35,7 +34,7 @@ from domain.job import Job
 from domain.states import SETTLED_JOB_STATES, TERMINAL_JOB_STATES, BatchStatus, JobStatus
 from domain.submission import JobDraft, create_batch
 from domain.tally import JobTally
-from tests.unit.domain.builders import HANDLER_ERROR, at, draft, job_id
+from tests.unit.domain.builders import HANDLER_ERROR, InMemoryApplication, at, draft, job_id
 
 JOB = st.integers(min_value=0, max_value=5)  # taken modulo the number of jobs
 STALE = st.booleans()  # report for the previous attempt instead of the current one
@@ -355,7 +354,7 @@ class BatchHistory(RuleBasedStateMachine):
         """Once per history: the same round trip through a real (in-memory) event store."""
         if not hasattr(self, "batch"):
             return
-        app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        app = InMemoryApplication()
         aggregates = [self.batch, *self.jobs]
         app.save(*aggregates)
         for aggregate in aggregates:
