@@ -30,6 +30,7 @@ from services.dispatcher.effects import SAVE_ATTEMPTS, Dispatch, Effects
 from services.dispatcher.erasure import ErasureCommands
 from services.dispatcher.grants import GrantCommands
 from services.dispatcher.intake import Intake
+from services.dispatcher.job_id_lookup import JobIdLookups, JobsStored
 from services.dispatcher.quotas import QuotaCommands
 from services.dispatcher.view import DispatchView
 
@@ -54,6 +55,8 @@ class Dispatcher(Intake, AdminCommands, GrantCommands, QuotaCommands, CanaryComm
         # them even if no worker ever beats for them (one that died before its
         # first heartbeat, or the embedded mode after a crash of its one process).
         self.unaccounted: set[tuple[UUID, int]] = set()
+        self.jobs_stored = JobsStored()
+        self.lookups = JobIdLookups(store, self.jobs_stored)
 
     # -- start-up ----------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from domain.submission import (
 from services.adapters.logging import get_logger
 from services.adapters.store import ConflictError
 from services.dispatcher.effects import SAVE_ATTEMPTS, Effects
+from services.dispatcher.job_id_lookup import JobIdLookup, JobIdLookups, JobsStored
 from services.dispatcher.parts import Part
 
 log = get_logger("batchq.dispatcher")
@@ -46,9 +47,16 @@ OnPart = Callable[[Effects], object]
 
 
 class Intake(Part):
-    def submit(self, draft: BatchDraft, on_part: OnPart | None = None) -> Effects:
+    jobs_stored: JobsStored
+    lookups: JobIdLookups
+
+    def look_up_job_ids(self, job_uuids: list[UUID]) -> JobIdLookup:
+        """Start asking which of a submission's job ids exist, for its `submit` (see `job_id_lookup`)."""
+        return self.lookups.ask(job_uuids)
+
+    def submit(self, draft: BatchDraft, on_part: OnPart | None = None, lookup: JobIdLookup | None = None) -> Effects:
         """Take the batch in; each saved part's effects go to `on_part` as soon as it is saved
-        (without one, all of them come back with the result)."""
+        (without one, all of them come back with the result). `lookup`: its job ids, asked ahead."""
         effects = Effects()
         emit = on_part or effects.merge
         for _ in range(SAVE_ATTEMPTS):
@@ -57,21 +65,23 @@ class Intake(Part):
                 if existing is not None:
                     effects.result = self._resubmitted(existing, draft, emit)
                 else:
-                    effects.result = self._take_in(draft, emit)
+                    effects.result = self._take_in(draft, emit, lookup)
             except ConflictError:
                 self._explain_conflict(draft)
+                lookup = None  # its answer is out of date: look again
                 continue  # an item claim raced another batch, or a part was made meanwhile: look again
             return effects
         raise ConflictError(f"batch {draft.batch_id} kept conflicting")
 
-    def _take_in(self, draft: BatchDraft, emit: OnPart) -> dict[str, Any]:
+    def _take_in(self, draft: BatchDraft, emit: OnPart, lookup: JobIdLookup | None) -> dict[str, Any]:
         self._check_quotas(draft)
-        self._check_new_jobs(draft)
+        self._check_new_jobs(draft, lookup)
         now, owners, pools = self.clock(), self._item_owners(draft), self._pools(draft)
         batch = open_batch(draft, now)
         for aggregates, jobs in jobs_in_parts(draft, draft.jobs, owners, now, pools, growing_parts()):
             admitted = bool(batch.pending_events)
             self.store.save(batch, *aggregates)  # the batch's own events go with the first part only
+            self.jobs_stored.saved()
             if admitted:
                 self._admit(batch)
             emit(self._take_jobs(jobs))
@@ -96,9 +106,12 @@ class Intake(Part):
             self.view.track(job)
         return self._react(jobs)
 
-    def _check_new_jobs(self, draft: BatchDraft) -> None:
+    def _check_new_jobs(self, draft: BatchDraft, lookup: JobIdLookup | None = None) -> None:
         """DUPLICATE_JOB before the first part is stored: a later part must not find a job taken."""
-        taken = self.store.existing(j.job_uuid for j in draft.jobs)
+        if lookup is not None and lookup.still_current(self.jobs_stored):
+            taken = lookup.answer.result()
+        else:
+            taken = self.store.existing(j.job_uuid for j in draft.jobs)
         if taken:
             raise DuplicateJobError(min(taken, key=str))
 
@@ -157,6 +170,7 @@ class Intake(Part):
         made: dict[UUID, Job] = {}
         for aggregates, jobs in jobs_in_parts(rest, missing, owners, now, pools, growing_parts()):
             self.store.save(*aggregates)
+            self.jobs_stored.saved()
             for job in jobs:
                 self.view.track(job)
                 made[job.id] = job

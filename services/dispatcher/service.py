@@ -40,6 +40,7 @@ from services.dispatcher.address_policy import AllowedNetworks
 from services.dispatcher.admin import COMMAND_HANDLERS
 from services.dispatcher.application import Dispatcher, Effects
 from services.dispatcher.drafts import to_draft
+from services.dispatcher.job_id_lookup import JobIdLookup
 from services.dispatcher.manifests import fetch_manifest
 from services.dispatcher.recovery import WorkerScan
 from services.dispatcher.retention import RetentionSweep
@@ -169,6 +170,7 @@ class DispatcherService:
         await self.bus.close()
         await self.locks.close()
         self.thread.shutdown(wait=False)  # anything unfinished is redone from the store on restart
+        self.app.lookups.close()
         log.info("dispatcher_stopped")
 
     # -- handlers ----------------------------------------------------------------
@@ -186,13 +188,14 @@ class DispatcherService:
                     str(submission.manifest_url), self.limits, self.settings.http_timeout_seconds, self.fetchable
                 )
             check_limits(jobs, self.limits)
+            lookup = self.app.look_up_job_ids([spec.job_uuid for spec in jobs])  # answered while drafting
             draft = to_draft(submission, jobs, content_fingerprint(submission))
-            effects = await self._take_in(draft)
+            effects = await self._take_in(draft, lookup)
         except (ContractError, DomainError) as error:
             return await refuse(self.bus, delivery, error, in_place=self._oversized(delivery))
         return await accept(self.bus, delivery, effects.result)
 
-    async def _take_in(self, draft: BatchDraft) -> Effects:
+    async def _take_in(self, draft: BatchDraft, lookup: JobIdLookup) -> Effects:
         """Intake on the dispatcher's thread; each part it has saved is dispatched on the loop
         meanwhile. Acknowledged (by the caller) only once every part is saved and dispatched."""
         loop = asyncio.get_running_loop()
@@ -202,7 +205,7 @@ class DispatcherService:
             parts.append(asyncio.run_coroutine_threadsafe(self._carry_out(effects), loop))
 
         try:
-            effects = await self._call(self.app.submit, draft, on_part)
+            effects = await self._call(self.app.submit, draft, on_part, lookup)
         finally:
             for part in parts:
                 await asyncio.wrap_future(part)

@@ -7,11 +7,13 @@ from dataclasses import replace
 import pytest
 
 from domain.errors import DuplicateBatchError, DuplicateJobError, InvalidDependenciesError
-from domain.submission import JobDraft
+from domain.submission import BatchDraft, JobDraft, growing_parts
+from services.dispatcher.job_id_lookup import JobIdLookup
 from tests.unit.domain.builders import BATCH_ID, draft, job_id
 from tests.unit.services.embedded import Engine, dispatched
 
-OTHER_BATCH = job_id(1000)
+OTHER_BATCH = job_id(100_000)
+FIRST_PART = next(growing_parts())
 
 
 def test_a_submission_becomes_a_processing_batch_whose_ready_jobs_are_dispatched(engine: Engine) -> None:
@@ -52,6 +54,46 @@ def test_a_job_uuid_that_exists_in_another_batch_refuses_the_whole_submission(en
 
     assert refused.value.job_uuid == job_id(1)
     assert engine.store.max_position() == before  # nothing of it stored: no batch, not job 2
+
+
+def asked_ahead(engine: Engine, submission: BatchDraft) -> JobIdLookup:
+    lookup = engine.app.look_up_job_ids([j.job_uuid for j in submission.jobs])
+    lookup.answer.result()
+    return lookup
+
+
+def test_a_job_uuid_found_by_the_lookup_asked_ahead_refuses_the_submission(engine: Engine) -> None:
+    engine.submit(draft([JobDraft(job_id(1))]))
+    later = draft([JobDraft(job_id(2)), JobDraft(job_id(1))], batch_id=OTHER_BATCH)
+    before = engine.store.max_position()
+
+    with pytest.raises(DuplicateJobError) as refused:
+        engine.app.submit(later, lookup=asked_ahead(engine, later))
+
+    assert refused.value.job_uuid == job_id(1)
+    assert engine.store.max_position() == before
+
+
+def test_a_lookup_asked_before_other_jobs_were_stored_is_asked_again(engine: Engine) -> None:
+    # The taken job comes after the first part: only the check before that part can refuse it whole.
+    later = draft([JobDraft(job_id(n)) for n in range(2, 2 + FIRST_PART)] + [JobDraft(job_id(1))], batch_id=OTHER_BATCH)
+    lookup = asked_ahead(engine, later)  # nothing exists yet: its answer is "none taken"
+    engine.submit(draft([JobDraft(job_id(1))]))  # meanwhile another batch takes job 1
+    before = engine.store.max_position()
+
+    with pytest.raises(DuplicateJobError) as refused:
+        engine.app.submit(later, lookup=lookup)
+
+    assert refused.value.job_uuid == job_id(1)
+    assert engine.store.max_position() == before  # nothing of it stored
+
+
+def test_a_current_lookup_is_used_as_asked(engine: Engine) -> None:
+    submission = draft([JobDraft(job_id(1)), JobDraft(job_id(2))])
+
+    effects = engine.app.submit(submission, lookup=asked_ahead(engine, submission))
+
+    assert effects.result == {"batch_id": str(BATCH_ID), "jobs": 2, "duplicate": False}
 
 
 def test_a_dependency_cycle_is_refused_before_anything_is_stored(engine: Engine) -> None:
