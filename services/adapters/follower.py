@@ -61,9 +61,14 @@ class LogFollower:
                     log.exception("follower_handler_failed", position=self.position, retry_in=RETRY_SECONDS)
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
-            if scanned > self.position:
-                self.position, idle = scanned, IDLE_WAIT_MIN
+            full_page = scanned - self.position >= self.page
+            self.position = max(self.position, scanned)
+            if found or full_page:
+                idle = IDLE_WAIT_MIN  # busy for us, or more to read: look again at once
                 continue
+            # Nothing of ours: wait, longer each time. Looking again at once whenever the log had
+            # merely grown kept the reporter (which wants only batch events) querying without pause
+            # all through a run: 0.11-0.13 ms of its CPU per job, and PostgreSQL's for the queries.
             await asyncio.sleep(idle)
             idle = min(IDLE_WAIT_MAX, idle * 2)
 

@@ -92,3 +92,34 @@ def test_a_page_whose_handling_fails_is_handed_over_again(tmp_path: Path, monkey
     asyncio.run(scenario())
 
     assert calls[0] == calls[1] and [h.aggregate_id for h in calls[1]] == [job_id(1)]
+
+
+def test_a_log_that_grows_with_nothing_wanted_is_read_at_a_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reporter wants batch events only; through a run the log grows by every job's events.
+    Each read finds the log grown and nothing wanted: the follower waits between reads (up to
+    IDLE_WAIT_MAX) instead of reading again at once, which kept it querying without pause."""
+    reads = 0
+
+    def grown_by_one(self: LogFollower) -> tuple[int, list[EventHeading]]:
+        nonlocal reads
+        reads += 1
+        return self.position + 1, []
+
+    monkeypatch.setattr(LogFollower, "_read", grown_by_one)
+
+    async def scenario() -> None:
+        following = asyncio.Event()
+        following.set()
+
+        async def handle(page: list[EventHeading]) -> None:
+            raise AssertionError("nothing was wanted")
+
+        follower = LogFollower(None, ("BatchReportingStarted",), handle)  # type: ignore[arg-type]
+        task = asyncio.create_task(follower.run(0, following))
+        await asyncio.sleep(0.5)
+        following.clear()
+        await task
+
+    asyncio.run(scenario())
+
+    assert 3 <= reads <= 25  # 0.5 s at most 50 ms apart after backing off from 2 ms; it was thousands
