@@ -30,7 +30,7 @@ from domain.retry import BackoffPolicy
 from domain.submission import BatchDraft
 from services.adapters.bus import Bus, Delivery, Message, Verdict
 from services.adapters.follower import LogFollower
-from services.adapters.lifecycle import Service
+from services.adapters.lifecycle import Service, spared_by_collector
 from services.adapters.locks import Locks
 from services.adapters.logging import get_logger
 from services.adapters.replies import accept, refuse
@@ -177,20 +177,23 @@ class DispatcherService:
 
     async def on_manifest(self, delivery: Delivery) -> Verdict:
         try:
-            check_routing_key(delivery, names.SUBMIT_ROUTING_KEY)
-            check_message_size(len(delivery.body), self.limits)
-            submission = decode(Submission, delivery.body)
-            # Before anything is fetched or stored: whoever may not submit for the tenant costs nothing.
-            await self._call(self.app.authorize, delivery.user_id, Action.SUBMIT, submission.tenant)
-            jobs = submission.jobs
-            if jobs is None:
-                jobs = await fetch_manifest(
-                    str(submission.manifest_url), self.limits, self.settings.http_timeout_seconds, self.fetchable
-                )
-            check_limits(jobs, self.limits)
-            lookup = self.app.look_up_job_ids([spec.job_uuid for spec in jobs])  # answered while drafting
-            draft = to_draft(submission, jobs, content_fingerprint(submission))
-            effects = await self._take_in(draft, lookup)
+            with spared_by_collector() as spare:
+                check_routing_key(delivery, names.SUBMIT_ROUTING_KEY)
+                check_message_size(len(delivery.body), self.limits)
+                submission = decode(Submission, delivery.body)
+                # Before anything is fetched or stored: whoever may not submit for the tenant costs nothing.
+                await self._call(self.app.authorize, delivery.user_id, Action.SUBMIT, submission.tenant)
+                jobs = submission.jobs
+                if jobs is None:
+                    jobs = await fetch_manifest(
+                        str(submission.manifest_url), self.limits, self.settings.http_timeout_seconds, self.fetchable
+                    )
+                check_limits(jobs, self.limits)
+                spare()  # the job specs live until the intake ends: see `spared_by_collector`
+                lookup = self.app.look_up_job_ids([spec.job_uuid for spec in jobs])  # answered while drafting
+                draft = to_draft(submission, jobs, content_fingerprint(submission))
+                spare()
+                effects = await self._take_in(draft, lookup)
         except (ContractError, DomainError) as error:
             return await refuse(self.bus, delivery, error, in_place=self._oversized(delivery))
         return await accept(self.bus, delivery, effects.result)
