@@ -23,7 +23,7 @@ from contracts.base import SCHEMA_VERSION
 from domain.job_ids import JobIds
 from services.adapters.logging import get_logger
 from services.adapters.sealing import Sealer
-from services.adapters.transcodings import JOB_IDS
+from services.adapters.transcodings import JOB_IDS, JobIdsAsBase64
 
 log = get_logger("batchq.envelopes")
 
@@ -129,7 +129,7 @@ def _plain(value: Any) -> Any:
             if kind == "datetime_iso":
                 return occurred_at(datetime.fromisoformat(data))
             if kind == JOB_IDS:
-                return list(JobIds(data).strings())
+                return list(JobIdsAsBase64().decode(data).strings())
             return _plain(data)
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
