@@ -35,8 +35,7 @@ def _chunks(ids: Sequence[UUID], size: int = CHUNK) -> Iterator[Sequence[UUID]]:
 def _uuid_array(ids: Sequence[UUID]) -> str:
     """A PostgreSQL `uuid[]` literal: one text value that the server parses, instead of an
     adapted Python object per id (10,000 ids: 32 ms less per query, measured)."""
-    digits = ids.digits() if isinstance(ids, JobIds) else (i.hex for i in ids)
-    return "{" + ",".join(digits) + "}"
+    return "{" + ",".join(JobIds.of(ids).digits()) + "}"
 
 
 class Dialect(Protocol):
