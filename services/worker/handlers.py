@@ -17,6 +17,8 @@ from importlib.metadata import entry_points
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 ENTRY_POINT_GROUP = "batchq.handlers"
 
 
@@ -34,6 +36,7 @@ def check_result(result: object) -> None:
     """A result is stored in an event, so it must be strict JSON: no NaN or infinity, nothing exotic."""
     try:
         json.dumps(result, allow_nan=False)
+        orjson.dumps(result)  # what reads it back: integers beyond 64 bits are refused there
     except (TypeError, ValueError) as error:
         raise HandlerError("INVALID_RESULT", f"the handler's result is not strict JSON: {error}", "result") from None
 

@@ -20,8 +20,16 @@ FAULTS = [
     ('{"a": {"b": [1, NaN]}}', "a.b.1: NaN is not a JSON number"),
     ('{"a": 1, "a": 2}', "body: duplicate key 'a'"),
     ('{"x": [{"k": 1, "k": 1}]}', "x.0: duplicate key 'k'"),
+    ('{"a": 18446744073709551616}', "a: 18446744073709551616 is beyond the 64-bit integers"),
+    ('{"a": [-9223372036854775809]}', "a.0: -9223372036854775809 is beyond the 64-bit integers"),
 ]
-CLEAN = ['{"a": 1.5, "b": [1e300, -0.0], "c": {"NaN": "Infinity"}}', "[]", "not json at all", '{"a": "NaN"}']
+CLEAN = [
+    '{"a": 1.5, "b": [1e300, -0.0], "c": {"NaN": "Infinity"}}',
+    '{"a": 18446744073709551615, "b": -9223372036854775808}',
+    "[]",
+    "not json at all",
+    '{"a": "NaN"}',
+]
 
 
 @pytest.mark.parametrize(("body", "fault"), FAULTS)
@@ -48,6 +56,8 @@ def _submission(jobs: str, tags: str = "{}") -> bytes:
         (_submission(f'[{{"job_uuid": "{uuid.uuid4()}", "params": {{"n": NaN}}}}]'), "jobs.0.params.n: NaN"),
         (_submission(f'[{{"job_uuid": "{uuid.uuid4()}", "params": {{"n": Infinity}}}}]'), "jobs.0.params.n: Infinity"),
         (_submission("[]", tags='{"retention_days": -Infinity}'), "tags.retention_days: -Infinity"),
+        # It once passed validation and then crashed the fingerprint (orjson): the dispatcher requeued it.
+        (_submission(f'[{{"job_uuid": "{uuid.uuid4()}", "params": {{"n": {2**64}}}}}]'), f"jobs.0.params.n: {2**64}"),
         (_submission(f'[{{"job_uuid": "{uuid.uuid4()}", "handler": "noop", "handler": "fail"}}]'), "jobs.0: duplicate"),
     ],
 )

@@ -9,7 +9,9 @@ import pytest
 from services.worker.handlers import HandlerError, JobContext, check_result
 
 
-@pytest.mark.parametrize("result", [float("nan"), {"x": float("inf")}, [float("-inf")], {"s": {1, 2}}])
+@pytest.mark.parametrize(
+    "result", [float("nan"), {"x": float("inf")}, [float("-inf")], {"s": {1, 2}}, {"n": 2**64}, [-(2**63) - 1]]
+)
 def test_a_result_that_is_not_strict_json_fails_the_job_with_invalid_result(result: object) -> None:
     with pytest.raises(HandlerError) as failed:
         check_result(result)
@@ -17,7 +19,7 @@ def test_a_result_that_is_not_strict_json_fails_the_job_with_invalid_result(resu
     assert failed.value.stage == "result"
 
 
-@pytest.mark.parametrize("result", [None, 1.5, {"sha256": "ab"}, [1, "two", {"three": 3.0}]])
+@pytest.mark.parametrize("result", [None, 1.5, {"sha256": "ab"}, [1, "two", {"three": 3.0}], [2**64 - 1, -(2**63)]])
 def test_a_strict_json_result_passes(result: object) -> None:
     check_result(result)
 
