@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import replace
+from uuid import UUID
 
 import pytest
 
@@ -90,10 +92,14 @@ def test_a_lookup_asked_before_other_jobs_were_stored_is_asked_again(engine: Eng
 
 def test_a_current_lookup_is_used_as_asked(engine: Engine) -> None:
     submission = draft([JobDraft(job_id(1)), JobDraft(job_id(2))])
+    answered: Future[set[UUID]] = Future()
+    answered.set_result({job_id(2)})  # what the store would have said, had job 2 existed
+    lookup = JobIdLookup(answered, engine.app.jobs_stored.count)
 
-    effects = engine.app.submit(submission, lookup=asked_ahead(engine, submission))
+    with pytest.raises(DuplicateJobError) as refused:  # asking the store again would find nothing taken
+        engine.app.submit(submission, lookup=lookup)
 
-    assert effects.result == {"batch_id": str(BATCH_ID), "jobs": 2, "duplicate": False}
+    assert refused.value.job_uuid == job_id(2)
 
 
 def test_a_dependency_cycle_is_refused_before_anything_is_stored(engine: Engine) -> None:
