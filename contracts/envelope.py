@@ -1,9 +1,10 @@
-"""The envelope every event travels in on `batchq.events`.
+"""The envelope every event travels in on `batchq.events`, and the message that carries it.
 
-The relay builds one per stored event and publishes `to_json()` under
-`routing_key`; consumers read it back with `EventEnvelope.from_json`. `data`
-is the event's own payload, left as a free dict: its shape belongs to the
-event type, not to the envelope.
+The relay builds one envelope per stored event. A message on `batchq.events`
+(schema 2, `EventMessage`) carries consecutive events that share one routing
+key, in position order: `{"schema_version": 2, "events": [envelope, ...]}`;
+consumers read it with `event_envelopes`. `data` is the event's own payload,
+left as a free dict: its shape belongs to the event type, not to the envelope.
 
 Unlike commands, the envelope ignores fields it does not know: an event is a
 fact that already happened, and a reader must not refuse a fact because a
@@ -15,9 +16,10 @@ from __future__ import annotations
 import builtins
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
+import pydantic_core
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -147,3 +149,42 @@ class EventHeading(BaseModel):
             raise ContractError(
                 ErrorCode.INVALID_MESSAGE, f"not an event envelope: {describe_validation_error(error)}"
             ) from None
+
+
+# The message on `batchq.events`, not the envelope: its envelopes keep schema_version 1.
+EVENT_MESSAGE_VERSION: Final = 2
+
+
+class EventMessage(BaseModel):
+    """One message on `batchq.events`: consecutive events with one routing key, oldest first.
+
+    Many events to a message (up to a page of the store, 1 MiB) because each
+    message costs the relay, the broker and every consumer about as much as its
+    bytes: see README, Performance. The routing key is every event's own, so
+    bindings and topic permissions select exactly what they did per event.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: Annotated[
+        int, Field(strict=True, ge=EVENT_MESSAGE_VERSION, le=EVENT_MESSAGE_VERSION, json_schema_extra={"const": 2})
+    ] = EVENT_MESSAGE_VERSION
+    events: list[EventEnvelope] = Field(min_length=1)
+
+
+def event_envelopes(body: bytes) -> list[EventEnvelope]:
+    """The events of one message on `batchq.events`, oldest first; `ContractError` if it holds none.
+
+    Schema 2 is an `EventMessage`; a schema-1 body is one envelope, as a relay
+    before schema 2 published it (read during a rolling upgrade).
+    """
+    try:
+        document = pydantic_core.from_json(body)
+    except ValueError:
+        raise ContractError(ErrorCode.INVALID_MESSAGE, "body is not JSON") from None
+    if isinstance(document, dict) and document.get("schema_version") == EVENT_MESSAGE_VERSION:
+        try:
+            return EventMessage.model_validate(document).events
+        except ValidationError as error:
+            raise ContractError(ErrorCode.INVALID_MESSAGE, describe_validation_error(error)) from None
+    return [EventEnvelope.from_json(body)]

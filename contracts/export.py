@@ -17,7 +17,7 @@ import orjson
 from pydantic import BaseModel, TypeAdapter
 
 from contracts.commands import Command, Reply
-from contracts.envelope import EventEnvelope
+from contracts.envelope import EventEnvelope, EventMessage
 from contracts.manifest import ManifestDocument, Submission
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schemas"
@@ -29,6 +29,7 @@ SCHEMA_SOURCES: Final[dict[str, Any]] = {
     "command": Command,
     "reply": Reply,
     "event_envelope": EventEnvelope,
+    "event_message": EventMessage,
 }
 
 

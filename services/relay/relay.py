@@ -1,5 +1,7 @@
 """The outbox relay: every committed event, in position order, onto `batchq.events`.
 
+Consecutive events with one routing key share a message (`grouping.py`).
+
 It reads the store after its recorded position, publishes with confirms, and
 only then records the new position, so a crash anywhere loses nothing (the
 events are published again: consumers ignore a position they have seen). One
@@ -22,6 +24,7 @@ from services.adapters.envelopes import dumps, envelope_of_stored, routing_key
 from services.adapters.logging import get_logger
 from services.adapters.store import EventStore
 from services.adapters.topology import REQUIRED_EVENT_TYPES
+from services.relay.grouping import event_messages
 
 log = get_logger("batchq.relay")
 
@@ -102,7 +105,7 @@ class Relay:
             return None
 
     async def _publish(self, page: list[tuple[int, Message | None]]) -> None:
-        messages = [m for _, m in page if m is not None]
+        messages = event_messages([m for _, m in page if m is not None])
         if messages:
             await self.bus.publish_many(names.EVENTS_EXCHANGE, messages, mandatory=True)
         self.position = page[-1][0]

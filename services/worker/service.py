@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from contracts import names
-from contracts.envelope import EventEnvelope, EventHeading
+from contracts.envelope import EventEnvelope, event_envelopes
 from contracts.errors import ContractError
+from domain.base import EVENT_CLASSES
 from domain.job import JobCancelled
 from domain.queue import QUEUE_ID, QueuePaused, QueueResumed
 from services.adapters.authentic import relay_principal, unless_from_relay
@@ -98,27 +99,25 @@ class WorkerService:
         log.info("worker_stopped", worker_id=self.worker_id, completed=self.runner.completed)
 
     async def on_control(self, delivery: Delivery) -> Verdict:
-        """QueuePaused and QueueResumed, heard on the event exchange (QUEUE-014), from the relay only."""
+        """QueuePaused, QueueResumed and JobCancelled, heard on the event exchange (QUEUE-014), from the relay only."""
         if forged := unless_from_relay(delivery, self.relay_principal):
             return forged
         try:
-            event_class = EventHeading.from_json(delivery.body).event_class
+            envelopes = event_envelopes(delivery.body)
         except ContractError as error:
             return Verdict.reject(f"{error.code}: {error.reason}")
-        if event_class is QueuePaused:
-            await self.pipeline.pause()
-        elif event_class is QueueResumed:
-            await self.pipeline.resume()
-        elif event_class is JobCancelled:
-            self._cancelled(delivery.body)
+        for envelope in envelopes:
+            event_class = EVENT_CLASSES.get(envelope.type)
+            if event_class is QueuePaused:
+                await self.pipeline.pause()
+            elif event_class is QueueResumed:
+                await self.pipeline.resume()
+            elif event_class is JobCancelled:
+                self._cancelled(envelope)
         return Verdict.ack()
 
-    def _cancelled(self, body: bytes) -> None:
+    def _cancelled(self, envelope: EventEnvelope) -> None:
         """A job cancelled while running: if it runs here, stop it (the envelope names the attempt)."""
-        try:
-            envelope = EventEnvelope.from_json(body)
-        except ContractError:
-            return  # its heading was fine; a cancellation this worker cannot read runs on, fenced off
         attempt = int(envelope.data.get("attempt") or 0)
         if attempt:
             self.runner.cancel(envelope.aggregate_id, attempt)

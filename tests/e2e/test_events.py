@@ -2,13 +2,15 @@
 
 Every event recorded in the store is published (after it is stored), under the routing key
 `<tenant>.<aggregate>.<EventType>`, as the same envelope `batchq events --json` prints, in
-position order; a binding on `acme.#` sees acme's events and nobody else's.
+position order; a binding on `acme.#` sees acme's events and nobody else's. A message
+(schema 2) carries a run of consecutive events with its routing key: `{"events": [...]}`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from tests.e2e.broker import Received, bind_queue, drain
 from tests.e2e.cli import Cli, job, submission
@@ -32,17 +34,23 @@ ENVELOPE_FIELDS = {
 }
 
 
-def collect(amqp_url: str, queue: str, positions: set[int], timeout: float = 20.0) -> list[Received]:
-    """Drain `queue` until every one of `positions` has arrived."""
-    got: list[Received] = []
+def collect(amqp_url: str, queue: str, positions: set[int], timeout: float = 20.0) -> list[tuple[str, dict[str, Any]]]:
+    """Drain `queue` until every one of `positions` has arrived: (routing key, envelope), as they came."""
+    got: list[tuple[str, dict[str, Any]]] = []
     deadline = time.monotonic() + timeout
-    while not positions <= {json.loads(m.body)["position"] for m in got}:
+    while not positions <= {envelope["position"] for _, envelope in got}:
         if time.monotonic() > deadline:
-            seen = {json.loads(m.body)["position"] for m in got}
+            seen = {envelope["position"] for _, envelope in got}
             raise AssertionError(f"{queue}: positions {sorted(positions - seen)} never arrived")
-        got += drain(amqp_url, queue)
+        got += [(m.routing_key, envelope) for m in drain(amqp_url, queue) for envelope in _events(m)]
         time.sleep(0.2)
     return got
+
+
+def _events(message: Received) -> list[dict[str, Any]]:
+    document = json.loads(message.body)
+    assert document["schema_version"] == 2 and set(document) == {"schema_version", "events"}, document
+    return list(document["events"])
 
 
 def test_an_auditor_queue_gets_every_event_of_its_tenant_in_position_order(
@@ -64,15 +72,15 @@ def test_an_auditor_queue_gets_every_event_of_its_tenant_in_position_order(
     heard = collect(amqp_url, "audit.acme", acme_positions)
     heard_globex = collect(amqp_url, "audit.globex", globex_positions)
 
-    envelopes = [json.loads(m.body) for m in heard]
+    envelopes = [envelope for _, envelope in heard]
     assert {e["position"] for e in envelopes} == acme_positions  # all of acme's, no one else's
-    assert {json.loads(m.body)["position"] for m in heard_globex} == globex_positions
+    assert {envelope["position"] for _, envelope in heard_globex} == globex_positions
     first_seen = list(dict.fromkeys(e["position"] for e in envelopes))
     assert first_seen == sorted(first_seen), "events arrived out of position order"
-    for message, envelope in zip(heard, envelopes, strict=True):
+    for routing_key, envelope in heard:
         assert set(envelope) == ENVELOPE_FIELDS, envelope
         assert envelope == stored[envelope["position"]]  # the very envelope the store gives
-        assert message.routing_key == f"acme.{envelope['aggregate_type']}.{envelope['type']}"
+        assert routing_key == f"acme.{envelope['aggregate_type']}.{envelope['type']}"
     assert {e["aggregate_type"] for e in envelopes} >= {"batch", "job", "item"}
     assert len({e["event_id"] for e in envelopes}) == len(acme_positions)
 

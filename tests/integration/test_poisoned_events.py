@@ -12,11 +12,11 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-import orjson
 import psycopg
 import pytest
 
 from contracts import names
+from contracts.envelope import event_envelopes
 from domain.submission import BatchDraft, JobDraft, create_batch
 from services.adapters.amqp import AmqpBus
 from services.adapters.bus import Delivery, Verdict
@@ -87,7 +87,7 @@ async def _relay_until_heard(store: EventStore, amqp_url: str, expected: int, he
     await bus.connect()
 
     async def hear(delivery: Delivery) -> Verdict:
-        heard.append(orjson.loads(delivery.body)["position"])
+        heard.extend(envelope.position for envelope in event_envelopes(delivery.body))
         return Verdict.ack()
 
     await bus.subscribe(names.EVENTS_EXCHANGE, ["#"], hear)
