@@ -120,12 +120,10 @@ class EventEnvelope(WireModel):
 
 
 class EventHeading(BaseModel):
-    """What batchq's own consumers read of an event message: which aggregate, which event, which version.
+    """What batchq's own followers of the store's log read of an event: which aggregate, event and version.
 
-    The relay wrote the envelope from a stored event, so one parse by
-    pydantic-core is enough on this hot path (one message per job outcome):
-    not the full envelope's validation, nor the strict-JSON scan that
-    untrusted bodies get. `data` is skipped, whatever its size.
+    Built from the columns of a stored event (`services/adapters/follower.py`),
+    never from its body: `data` is not read, whatever its size.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -140,15 +138,6 @@ class EventHeading(BaseModel):
     def event_class(self) -> builtins.type | None:
         """The domain's class of this event; None for a type this code does not know."""
         return EVENT_CLASSES.get(self.type)
-
-    @classmethod
-    def from_json(cls, body: bytes) -> EventHeading:
-        try:
-            return cls.model_validate_json(body)
-        except ValidationError as error:
-            raise ContractError(
-                ErrorCode.INVALID_MESSAGE, f"not an event envelope: {describe_validation_error(error)}"
-            ) from None
 
 
 # The message on `batchq.events`, not the envelope: its envelopes keep schema_version 1.
