@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     pool: str = "default"
     queue_type: str = "quorum"
     worker_id: str = Field(default_factory=_default_worker_id)
-    worker_concurrency: int = 256
+    worker_concurrency: int = 512
     heartbeat_seconds: float = 2.0
     progress_interval_seconds: float = 2.0
     stuck_after_seconds: float = 60.0

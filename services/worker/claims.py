@@ -87,7 +87,7 @@ class ClaimPipeline:
         self.beat = beat
         self.start = start
         self.slots = Slots(concurrency)
-        self.batcher: Batcher[uuid.UUID, Claim | None] = Batcher(self._claim, max_size=256, linger=0.002)
+        self.batcher: Batcher[uuid.UUID, Claim | None] = Batcher(self._claim, max_size=concurrency, linger=0.002)
         self.paused = False
         self.consuming = False
 

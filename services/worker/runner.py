@@ -58,7 +58,7 @@ class Runner:
         self.claims = claims
         self.handlers = handlers
         self.threads = ThreadPoolExecutor(concurrency, thread_name_prefix="handler")
-        self.outcomes: Batcher[tuple[Job, Outcome], bool] = Batcher(self._record, max_size=256, linger=0.003)
+        self.outcomes: Batcher[tuple[Job, Outcome], bool] = Batcher(self._record, max_size=concurrency, linger=0.003)
         self.recording = asyncio.Lock()
         self.running: set[asyncio.Task[None]] = set()
         self.tasks: dict[tuple[UUID, int], asyncio.Task[None]] = {}  # by claim: what a cancellation stops
