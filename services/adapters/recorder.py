@@ -6,12 +6,18 @@ we saw the client wait for results while the server waited for input, for ever.
 A plain transaction costs a few more round trips per append and cannot hang that
 way; appends are grouped, so the round trips do not show. The order of
 statements, the table lock and the returned positions are the library's own.
+
+The rows go as four arrays in binary (ids, versions, topics, states) instead of
+the library's one array of a composite type, which psycopg writes as text in
+Python, escaping every state's bytes: that was the largest part of a worker's
+CPU per job (psycopg's composite and list dumpers, about 0.08 of 0.22 ms).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -60,6 +66,28 @@ class BatchqPostgresRecorder(PostgresApplicationRecorder):
                     return ids
                 raise
         return None  # not reached: the last attempt returns or raises
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        """The library's insert (table lock, notify, rows in the given order, positions returned), in columns."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self._insert_columns_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+        )
+
+    @cached_property
+    def _insert_columns_statement(self) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO {}.{} AS t (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(sql.Identifier(self.datastore.schema), sql.Identifier(self.events_table_name))
 
     def _insert_once(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cursor:
