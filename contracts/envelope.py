@@ -147,10 +147,10 @@ EVENT_MESSAGE_VERSION: Final = 2
 class EventMessage(BaseModel):
     """One message on `batchq.events`: consecutive events with one routing key, oldest first.
 
-    Many events to a message (up to a page of the store, 1 MiB) because each
-    message costs the relay, the broker and every consumer about as much as its
-    bytes: see README, Performance. The routing key is every event's own, so
-    bindings and topic permissions select exactly what they did per event.
+    Many events to a message (up to a page of the store, or 1 MiB) because a
+    message costs the relay, the broker and every consumer nearly the same
+    whatever its size: see README, Performance. The routing key is every
+    event's own, so bindings and topic permissions select what they did per event.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
