@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import psycopg
 
 from bench import infra
 from bench.profiling import Recorder, print_summary, summarise
+from bench.targets import judge
 
 RESULTS = Path(__file__).parent / "results"
 BATCHQ = str(infra.BIN / "batchq")
@@ -552,6 +554,13 @@ def main(argv: list[str] | None = None) -> int:
                     f" {sc['steady_seconds_per_job_100k'] * 1000:.3f} ms/job,"
                     f" ratio {sc['steady_ratio_100k_over_1k']:.2f})")
             save()
+        targets = judge(doc, batchq_runs)
+        doc["targets"] = [{**asdict(t), "met": t.met} for t in targets]
+        log("targets (issue #14):\n" + "\n".join(t.line() for t in targets))
+        large = (doc.get("scaling") or {}).get("runs", {}).get("100k", {})
+        if "peak_rss_mib" in large:
+            log("  peak resident memory at 100,000 jobs, MiB: "
+                + ", ".join(f"{k}={v}" for k, v in large["peak_rss_mib"].items()))
     finally:
         save()
         log(f"result: {out}  (total {doc['total_seconds']} s)")
